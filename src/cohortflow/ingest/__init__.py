@@ -1,0 +1,1 @@
+"""Ingest: DICOM/NIfTI discovery, series selection, conversion, de-identification."""
