@@ -1,0 +1,1 @@
+"""The built-in demo cohort: synthetic MRI heads and SNP-array genotypes."""

@@ -1,0 +1,1 @@
+"""File I/O shared by all stages: atomic writes, checksums, NIfTI helpers."""

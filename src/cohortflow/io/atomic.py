@@ -1,0 +1,91 @@
+"""Atomic outputs: a file or folder appears complete or not at all.
+
+Each writer works in a hidden temporary sibling of the target (same file system) and renames
+it into place only when everything succeeded, so an error or a kill never leaves a partial
+output that Snakemake or a person could mistake for a result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_output_file(target: Path | str) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; move it onto ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the full suffix (e.g. ".nii.gz") so writers that infer the format from it work.
+    suffix = "".join(target.suffixes)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        # mkstemp creates 0600 files; outputs get the usual permissions under the umask.
+        tmp.chmod(0o666 & ~_umask())
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_output_dir(target: Path | str) -> Iterator[Path]:
+    """Yield a temporary folder next to ``target``; it replaces ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~_umask())
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.replace(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_json(target: Path | str, data: Any) -> None:
+    """Write JSON deterministically (sorted keys, fixed indent, trailing newline), atomically."""
+    with atomic_output_file(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def write_text(target: Path | str, text: str) -> None:
+    with atomic_output_file(target) as tmp:
+        tmp.write_text(text)
+
+
+def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_tree(root: Path | str) -> str:
+    """Checksum of a folder: relative paths and contents of every file, in sorted order."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(sha256_file(path).encode() + b"\0")
+    return h.hexdigest()
