@@ -410,7 +410,7 @@ def _study_tags(subject: DemoSubject, profile: ScannerProfile, phi: dict[str, st
         **phi,
         "PatientSex": "F" if subject.seed % 2 else "M",
         "StudyDescription": f"MRT Schaedel {phi['InstitutionName']}",
-        "StationName": f"MR{subject.seed % 97:02d}",
+        "StationName": f"RADSTATION{subject.seed % 97:02d}",
         "InstitutionAddress": "Musterstrasse 1, 12345 Beispielstadt",
         "seed": subject.seed,
         "subject": subject.subject,

@@ -1,0 +1,54 @@
+"""``cohortflow``: a thin wrapper around Snakemake, plus a few domain helpers.
+
+    cohortflow run [any snakemake flags]   # = snakemake [flags] in this checkout
+    cohortflow demo-sheet [--n-subjects N] [--seed S] [-o config/samples.tsv]
+
+``run`` adds nothing Snakemake does not know: every Snakemake flag passes through unchanged
+(``--cores``, ``--profile``, ``--keep-going``, ``-n``, ``--report`` ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from cohortflow.demo.cohort import demo_manifest, sample_sheet_text
+from cohortflow.io.atomic import write_text
+
+
+def _workflow_dir() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "Snakefile").is_file() and (parent / "workflow").is_dir():
+            return parent
+    raise SystemExit("cohortflow: cannot find the workflow (Snakefile) next to the package")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "run":
+        root = _workflow_dir()
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile"), *argv[1:]]
+        if "--directory" not in argv and "-d" not in argv:
+            cmd[4:4] = ["--directory", str(root)]
+        return subprocess.call(cmd)
+    parser = argparse.ArgumentParser(
+        prog="cohortflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run Snakemake; all further arguments go to it")
+    sheet = sub.add_parser("demo-sheet", help="write the sample sheet of the demo cohort")
+    sheet.add_argument("--n-subjects", type=int, default=12)
+    sheet.add_argument("--seed", type=int, default=20251123)
+    sheet.add_argument("-o", "--output", type=Path, default=Path("config/samples.tsv"))
+    args = parser.parse_args(argv)
+    if args.command == "demo-sheet":
+        write_text(args.output, sample_sheet_text(demo_manifest(args.n_subjects, args.seed)))
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

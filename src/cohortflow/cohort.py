@@ -1,0 +1,94 @@
+"""The cohort of a run: sample-sheet rows keyed by pseudonym, as the workflow needs them.
+
+``common.smk`` builds one :class:`Cohort` before the DAG; its input functions are one-line
+calls into it. Only pseudonyms appear in wildcards, paths and logs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from cohortflow.errors import ConfigError
+from cohortflow.ingest.pseudonym import PseudonymKey, make_subject_map
+
+DEMO_MRI_RAW = re.compile(r"^resources/demo/mri/(?P<demo>[A-Za-z0-9]+)/raw(/.*)?$")
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # 1-based data row of the sample sheet
+    subject_id: str  # the site's ID: never written to outputs or logs
+    label: str  # pseudonym
+    session: str
+    source: str
+    wm_label: str
+    dataset: str
+    protocol: str
+
+    @property
+    def demo_subject(self) -> str | None:
+        match = DEMO_MRI_RAW.match(Path(self.source).as_posix())
+        return match["demo"] if match else None
+
+    @property
+    def where(self) -> str:
+        """How messages name this row without its site ID."""
+        return f"sub-{self.label} (sample sheet row {self.number})"
+
+
+class Cohort:
+    def __init__(self, sheet: pd.DataFrame, key: PseudonymKey):
+        labels = make_subject_map(key, sheet["subject"].tolist())
+        self.key_source = key.source
+        self.rows: list[Row] = [
+            Row(
+                number=i + 1,
+                subject_id=rec["subject"],
+                label=labels[rec["subject"]],
+                session=rec["session"],
+                source=rec["source"],
+                wm_label=rec.get("label", ""),
+                dataset=rec.get("dataset", ""),
+                protocol=rec.get("protocol", ""),
+            )
+            for i, rec in enumerate(sheet.to_dict(orient="records"))
+        ]
+        self._by_key = {(r.label, r.session): r for r in self.rows}
+        if key.is_demo:
+            outside = [r for r in self.rows if r.demo_subject is None]
+            if outside:
+                raise ConfigError(
+                    "the public demo pseudonymisation key may only be used for the built-in "
+                    f"demo cohort, but sample sheet row {outside[0].number} has a source outside "
+                    "resources/demo/mri; set COHORTFLOW_PSEUDONYM_KEY or "
+                    "COHORTFLOW_PSEUDONYM_KEY_FILE (config key pseudonymise.allow_demo_key)"
+                )
+
+    def row(self, subject: str, session: str) -> Row:
+        return self._by_key[(subject, session)]
+
+    @property
+    def demo_subjects(self) -> list[str]:
+        return sorted({r.demo_subject for r in self.rows if r.demo_subject})
+
+    def bids_subject(self, subject: str, session: str) -> str | None:
+        row = self.row(subject, session)
+        is_bids = (Path(row.source) / "dataset_description.json").is_file()
+        return row.subject_id if is_bids else None
+
+    def source_input(self, subject: str, session: str) -> list[str]:
+        """What Snakemake must track for this subject's source.
+
+        A demo source is produced by the demo rule (its raw folder). A real source is tracked
+        when it exists; a missing one is not declared, so that only this subject's ingest job
+        fails (with a message naming subject, path and reason) and ``--keep-going`` lets every
+        other subject finish, instead of the whole DAG being refused.
+        """
+        row = self.row(subject, session)
+        if row.demo_subject:
+            return [f"resources/demo/mri/{row.demo_subject}/raw"]
+        return [row.source] if Path(row.source).exists() else []

@@ -1,0 +1,161 @@
+"""Config and sample-sheet validation against the JSON schemas in ``workflow/schemas``.
+
+Runs before the DAG is built. Every problem is reported at once, each naming the config key
+(or the sheet's row and column), the offending value, and the schema rule it breaks, e.g.
+
+    config key 'ingest.on_multiple': 'maybe' is not one of ['error', 'largest', 'last']
+    (schema rule 'enum')
+
+After our own check passes, ``snakemake.utils.validate`` runs on the same schema, so the
+workflow is validated exactly as Snakemake documents it, and fills in the defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from cohortflow.errors import ConfigError
+
+SCHEMA_DIR_NAME = "workflow/schemas"
+
+
+def load_schema(path: Path | str) -> dict:
+    with Path(path).open() as fh:
+        return yaml.safe_load(fh)
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    rule = error.validator
+    if rule == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"{error.message} (schema rule 'additionalProperties'; known keys: {allowed})"
+    return f"{error.message} (schema rule '{rule}')"
+
+
+def apply_defaults(schema: dict, instance: dict) -> dict:
+    """Fill in each missing key's schema default, recursively into objects."""
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub and sub["default"] is not None:
+            instance[key] = copy.deepcopy(sub["default"])
+        if sub.get("type") == "object" and isinstance(instance.get(key), dict):
+            apply_defaults(sub, instance[key])
+    return instance
+
+
+def validate_config(config: dict, schema_path: Path | str) -> dict:
+    """Validate ``config`` and return it with defaults filled in (the input is not changed)."""
+    schema = load_schema(schema_path)
+    config = apply_defaults(schema, copy.deepcopy(dict(config)))
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [
+        f"config key '{_key(e.absolute_path)}': {_describe(e)}"
+        for e in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path)))
+    ]
+    if problems:
+        raise ConfigError(
+            f"invalid config (checked against {schema_path}):\n  " + "\n  ".join(problems)
+        )
+    _snakemake_validate(config, schema_path)
+    return config
+
+
+def _snakemake_validate(data: Any, schema_path: Path | str) -> None:
+    from snakemake.utils import validate
+
+    try:
+        validate(data, str(schema_path), set_default=True)
+    except Exception as exc:  # our check passed, so this is a disagreement worth showing
+        raise ConfigError(f"snakemake.utils.validate against {schema_path}: {exc}") from exc
+
+
+def read_sample_sheet(path: Path | str, schema_path: Path | str) -> pd.DataFrame:
+    """Read the TSV sheet with explicit string dtypes, validate each row, fill defaults."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sample sheet {path}: file not found (config key 'samples')")
+    schema = load_schema(schema_path)
+    try:
+        sheet = pd.read_csv(
+            path, sep="\t", dtype=str, keep_default_na=False, comment=None, skip_blank_lines=True
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"sample sheet {path}: not a readable TSV file ({exc})") from exc
+    sheet.columns = [c.strip() for c in sheet.columns]
+    problems = []
+    known = set(schema["properties"])
+    for column in sheet.columns:
+        if column not in known:
+            problems.append(
+                f"column '{column}' is not a sample-sheet column (schema rule "
+                f"'additionalProperties'; known columns: {sorted(known)})"
+            )
+    for column in schema.get("required", []):
+        if column not in sheet.columns:
+            problems.append(f"required column '{column}' is missing (schema rule 'required')")
+    if sheet.empty:
+        problems.append("the sheet has no rows")
+    if problems:
+        raise ConfigError(f"sample sheet {path}:\n  " + "\n  ".join(problems))
+
+    for column, sub in schema["properties"].items():
+        if column not in sheet.columns and sub.get("default") is not None:
+            sheet[column] = sub["default"]
+    row_schema = {k: v for k, v in schema.items() if k != "additionalProperties"}
+    validator = jsonschema.Draft202012Validator(row_schema)
+    for row_number, record in enumerate(sheet.to_dict(orient="records"), start=1):
+        # An empty cell means "not given": the column's default applies.
+        clean = {k: v.strip() for k, v in record.items()}
+        for column, sub in schema["properties"].items():
+            if clean.get(column, "") == "" and sub.get("default") is not None:
+                clean[column] = sub["default"]
+        for column in schema.get("required", []):
+            if clean.get(column, "") == "":
+                problems.append(
+                    f"row {row_number} (line {row_number + 1}), column '{column}': empty, but "
+                    "the column is required (schema rule 'required')"
+                )
+        for error in validator.iter_errors({k: v for k, v in clean.items() if v != ""}):
+            column = _key(error.absolute_path)
+            who = f"subject '{clean.get('subject', '')}', " if clean.get("subject") else ""
+            problems.append(
+                f"row {row_number} (line {row_number + 1}, {who}column '{column}'): "
+                f"{_describe(error)}"
+            )
+        for column, value in clean.items():
+            sheet.at[row_number - 1, column] = value
+    duplicated = sheet.duplicated(subset=["subject", "session"], keep=False)
+    for row_number in (sheet.index[duplicated] + 1).tolist():
+        problems.append(
+            f"row {row_number} (line {row_number + 1}): subject "
+            f"'{sheet.at[row_number - 1, 'subject']}' session "
+            f"'{sheet.at[row_number - 1, 'session']}' appears more than once "
+            "(each subject/session pair must be unique)"
+        )
+    if problems:
+        raise ConfigError(
+            f"sample sheet {path} (checked against {schema_path}):\n  " + "\n  ".join(problems)
+        )
+    _snakemake_validate(sheet, schema_path)
+    return sheet
+
+
+def schema_keys_without_docs(schema: dict, prefix: str = "") -> list[str]:
+    """Keys lacking a ``description`` or a ``default`` (a test keeps this list empty)."""
+    missing = []
+    for key, sub in schema.get("properties", {}).items():
+        name = f"{prefix}{key}"
+        if "description" not in sub or "default" not in sub:
+            missing.append(name)
+        if sub.get("type") == "object":
+            missing.extend(schema_keys_without_docs(sub, prefix=f"{name}."))
+    return missing

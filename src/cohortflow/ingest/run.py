@@ -1,0 +1,260 @@
+"""One subject's ingest: source (DICOM folder, NIfTI file or BIDS dataset) -> NIfTI + sidecar.
+
+The NIfTI holds voxels and geometry only (a fresh header, canonical RAS+ orientation). The
+JSON sidecar holds the acquisition parameters, re-mapped UIDs, how the series was chosen,
+software versions and input checksums — and nothing identifying: before anything is written,
+both outputs are scanned for every identifying value of the source headers, and a hit is an
+error, never a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from cohortflow import __version__
+from cohortflow.errors import InputError
+from cohortflow.ingest import dicom_series, dicom_volume
+from cohortflow.ingest.deidentify import find_phi, identifying_values
+from cohortflow.ingest.nifti_input import (
+    find_bids_image,
+    is_nifti_path,
+    load_nifti_3d,
+    nifti_header_text,
+)
+from cohortflow.ingest.pseudonym import PseudonymKey, remap_uid
+from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
+
+#: Characters allowed in a series description copied to the sidecar: protocol names are
+#: built from these; anything else (commas, digits-only dates...) hints at free text.
+SAFE_DESCRIPTION = re.compile(r"^[A-Za-z0-9 _\-+*.()/\\#:]{1,64}$")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    target_role: str = "FLAIR"
+    on_multiple: str = "error"
+    irregular_slices: str = "error"
+    role_rules: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> IngestSettings:
+        return cls(
+            target_role=section["target_role"],
+            on_multiple=section["on_multiple"],
+            irregular_slices=section["irregular_slices"],
+            role_rules=dict(section.get("role_rules", {})),
+        )
+
+
+def source_kind(source: Path) -> str:
+    """'dicom', 'nifti' or 'bids' — or an InputError saying why the path is unusable."""
+    if not source.exists():
+        raise InputError(source, "source path does not exist (check the sample sheet's source)")
+    if source.is_file():
+        if is_nifti_path(source):
+            return "nifti"
+        raise InputError(
+            source,
+            "source is a file but not a NIfTI (.nii/.nii.gz); give a "
+            "DICOM folder, a NIfTI file or a BIDS dataset",
+        )
+    if (source / "dataset_description.json").is_file():
+        return "bids"
+    return "dicom"
+
+
+def ingest_subject(
+    *,
+    source: str | Path,
+    nifti_out: str | Path,
+    sidecar_out: str | Path,
+    subject: str,
+    session: str,
+    sheet_row: int,
+    key: PseudonymKey,
+    settings: IngestSettings,
+    subject_id: str | None = None,
+    logger: logging.Logger | None = None,
+) -> dict:
+    """Ingest one subject; returns the sidecar. Errors name the subject, file and reason.
+
+    ``subject`` is the pseudonym; ``subject_id`` (the sheet's ID) is needed only to find the
+    subject inside a BIDS dataset and is never written anywhere.
+    """
+    log = logger or logging.getLogger("cohortflow.ingest")
+    who = f"sub-{subject} (sample sheet row {sheet_row})"
+    source = Path(source)
+    try:
+        kind = source_kind(source)
+        log.info("%s: ingesting a %s source", who, kind.upper())
+        if kind == "dicom":
+            image, sidecar, phi = _from_dicom(source, key, settings, log)
+        elif kind == "nifti":
+            image = load_nifti_3d(source)
+            sidecar = _nifti_sidecar(source, image, {})
+            phi = nifti_header_text(source)
+        else:
+            if subject_id is None:
+                raise InputError(source, "a BIDS source needs the sheet's subject ID")
+            path, fields = find_bids_image(source, subject_id, session, settings.target_role)
+            image = load_nifti_3d(path)
+            sidecar = _nifti_sidecar(path, image, fields)
+            phi = nifti_header_text(path)
+    except InputError as exc:
+        raise exc.with_subject(who) from None
+    sidecar.update(
+        {
+            "Subject": subject,
+            "Session": session,
+            "Role": sidecar.get("Role", settings.target_role),
+            "PseudonymKey": "demo (public, protects nothing)" if key.is_demo else "secret",
+            "GeneratedBy": [
+                {"Name": "cohortflow", "Version": __version__, "Description": "ingest"}
+            ],
+            "Software": _software_versions(),
+            "ImageDataSHA256": hashlib.sha256(
+                np.ascontiguousarray(np.asanyarray(image.dataobj)).tobytes()
+            ).hexdigest(),
+        }
+    )
+    _write_outputs(image, sidecar, Path(nifti_out), Path(sidecar_out), phi, who)
+    log.info(
+        "%s: wrote %s (shape %s, voxel %s mm)", who, nifti_out, image.shape, sidecar["VoxelSize"]
+    )
+    return sidecar
+
+
+def _from_dicom(
+    folder: Path, key: PseudonymKey, settings: IngestSettings, log: logging.Logger
+) -> tuple[nib.Nifti1Image, dict, set[str]]:
+    discovery = dicom_series.discover_series(folder, logger=log)
+    rules = dicom_series.RoleRules.from_mapping(settings.role_rules)
+    series, candidates = dicom_series.select_series(
+        discovery, settings.target_role, rules, on_multiple=settings.on_multiple
+    )
+    volume = dicom_volume.read_volume(series, irregular=settings.irregular_slices)
+    for note in volume.notes:
+        log.warning("%s: %s", folder, note)
+    image = dicom_volume.volume_to_nifti(volume)
+    header = series.header
+    # File-meta values name the writing software (e.g. "PYDICOM 3.0.2"), not the patient.
+    meta = {str(e.value) for e in getattr(header, "file_meta", [])}
+    phi = {v for v in identifying_values(header, keep_descriptions=True) if len(v) >= 4} - meta
+    role, reason = dicom_series.classify_role(series, rules)
+    zooms = [round(float(z), 6) for z in image.header.get_zooms()[:3]]
+    sidecar: dict[str, Any] = {
+        "SourceFormat": "DICOM",
+        "Role": role,
+        "RoleReason": reason,
+        "Modality": series.modality,
+        "Manufacturer": series.manufacturer,
+        "ManufacturersModelName": series.model,
+        "MagneticFieldStrength": series.field_strength,
+        "EchoTime": _seconds(series.echo_time),
+        "RepetitionTime": _seconds(series.repetition_time),
+        "InversionTime": _seconds(series.inversion_time),
+        "FlipAngle": series.flip_angle,
+        "ScanningSequence": list(series.scanning_sequence),
+        "SequenceVariant": list(series.sequence_variant),
+        "SequenceName": _safe_text(series.sequence_name, phi),
+        "MRAcquisitionType": _str_or_none(header.get("MRAcquisitionType")),
+        "PatientPosition": _str_or_none(header.get("PatientPosition")),
+        "SeriesDescription": _safe_text(series.description, phi),
+        "SeriesNumber": series.series_number,
+        "StudyInstanceUID": remap_uid(key, str(header.StudyInstanceUID)),
+        "SeriesInstanceUID": remap_uid(key, series.series_uid),
+        "SOPClassUID": _str_or_none(header.get("SOPClassUID")),
+        "NumberOfInstances": len(series.files),
+        "VoxelSize": zooms,
+        "ImageShape": list(image.shape),
+        "SeriesCandidates": [
+            {k: (_safe_text(v, phi) if k == "description" else v) for k, v in c.items()}
+            for c in candidates
+        ],
+        "Notes": list(volume.notes),
+        "InputFiles": len(series.files),
+        "InputSHA256": _files_digest(series.files),
+    }
+    return image, sidecar, phi
+
+
+def _nifti_sidecar(path: Path, image: nib.Nifti1Image, fields: dict) -> dict:
+    return {
+        "SourceFormat": "NIfTI",
+        **fields,
+        "VoxelSize": [round(float(z), 6) for z in image.header.get_zooms()[:3]],
+        "ImageShape": list(image.shape),
+        "Notes": ["NIfTI input: header text fields (descrip, aux_file, db_name) were dropped"],
+        "InputFiles": 1,
+        "InputSHA256": sha256_file(path),
+    }
+
+
+def _write_outputs(
+    image: nib.Nifti1Image,
+    sidecar: dict,
+    nifti_out: Path,
+    sidecar_out: Path,
+    phi: set[str],
+    who: str,
+) -> None:
+    import json
+
+    text = json.dumps(sidecar, sort_keys=True)
+    header_bytes = image.header.binaryblock
+    leaks = find_phi(text, phi) + find_phi(header_bytes, phi)
+    if leaks:
+        # Never reached with the checks above; if it is, refusing to write is the only safe act.
+        raise InputError(
+            nifti_out,
+            f"{who}: identifying header values would reach the outputs "
+            f"({len(leaks)} values); nothing was written",
+        )
+    with atomic_output_file(nifti_out) as tmp:
+        nib.save(image, tmp)
+    try:
+        write_json(sidecar_out, sidecar)
+    except BaseException:
+        nifti_out.unlink(missing_ok=True)
+        raise
+
+
+def _safe_text(value: Any, phi: set[str]) -> str | None:
+    """A description copied only when it looks like a protocol name and holds no PHI."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if not SAFE_DESCRIPTION.match(text) or find_phi(text, phi):
+        return "[removed: free text]"
+    return text
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else round(float(ms) / 1000.0, 9)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _files_digest(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for digest in sorted(sha256_file(f) for f in files):
+        h.update(digest.encode())
+    return h.hexdigest()
+
+
+def _software_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("pydicom", "nibabel", "numpy")}

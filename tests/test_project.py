@@ -1,0 +1,101 @@
+"""The project's own standing checks: README commands, CI script, env pins, linters."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent
+
+
+def _readme_commands(repo: Path) -> list[str]:
+    lines = (repo / "README.md").read_text().splitlines()[:6]
+    return [m.group(1) for line in lines if (m := re.search(r"`([^`]*&&[^`]*)`", line))]
+
+
+def test_readme_opens_with_demo_and_test_commands(repo):
+    demo, tests = _readme_commands(repo)[:2]
+    assert demo.endswith("snakemake --cores all")
+    assert tests.endswith("pytest")
+
+
+def test_ci_runs_the_readme_test_command_verbatim(repo):
+    tests = _readme_commands(repo)[1]
+    ci_lines = (repo / ".ci" / "run").read_text().splitlines()
+    assert tests in ci_lines
+
+
+def _pins(repo: Path) -> dict[str, str]:
+    deps = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = {}
+    for dep in deps:
+        name, _, version = dep.partition("==")
+        pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_dependencies_are_exact_pins_with_torch_exactly(repo):
+    pins = _pins(repo)
+    assert pins["torch"] == "2.13.0"
+    assert all(pins.values()), "every runtime dependency is pinned exactly"
+
+
+def test_conda_env_pins_agree_with_pyproject(repo):
+    pins = _pins(repo)
+    for env_file in sorted((repo / "envs").glob("*.yaml")):
+        env = yaml.safe_load(env_file.read_text())
+        assert env["channels"] == ["conda-forge", "bioconda", "nodefaults"], env_file
+        for dep in env["dependencies"]:
+            items = dep["pip"] if isinstance(dep, dict) else [dep]
+            for item in items:
+                match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*==?\s*(\S+)", item)
+                if match and match[1].lower() in pins:
+                    assert match[2] == pins[match[1].lower()], f"{env_file.name}: {item}"
+
+
+def test_every_rule_has_log_and_env(repo):
+    for smk in (repo / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for block in re.split(r"\n(?=rule )", text)[1:]:
+            name = block.split(":")[0]
+            assert "log:" in block, f"{smk.name}: {name} lacks log:"
+            assert "conda:" in block or "container:" in block, f"{smk.name}: {name} lacks env"
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def _tool(name: str) -> str:
+    exe = BIN / name
+    if exe.exists():
+        return str(exe)
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
+    return found
+
+
+def test_ruff_clean(repo):
+    ruff = _tool("ruff")
+    for cmd in ([ruff, "check", "."], [ruff, "format", "--check", "."]):
+        result = _run(cmd, repo)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakefmt_clean(repo):
+    result = _run([_tool("snakefmt"), "--check", "Snakefile", "workflow"], repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakemake_lint_clean(repo):
+    result = _run([_tool("snakemake"), "--lint", "--directory", str(repo)], repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr

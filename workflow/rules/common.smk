@@ -1,0 +1,64 @@
+# Validation, the cohort table and input functions. Logic lives in the cohortflow package.
+from pathlib import Path
+
+from cohortflow.cohort import Cohort
+from cohortflow.config import read_sample_sheet, validate_config
+from cohortflow.ingest.pseudonym import load_key
+from cohortflow.paths import bids, subject_log
+
+SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+
+# Config and sheet are validated before any rule is defined (and so before the DAG exists).
+config.update(validate_config(config, SCHEMAS / "config.schema.yaml"))
+SHEET = read_sample_sheet(config["samples"], SCHEMAS / "samples.schema.yaml")
+COHORT = Cohort(
+    SHEET,
+    load_key(
+        allow_demo_key=config["pseudonymise"]["allow_demo_key"],
+        repository=Path(workflow.basedir),
+    ),
+)
+ROLE = config["ingest"]["target_role"]
+
+
+wildcard_constraints:
+    subject=r"[0-9a-f]{12}",
+    session=r"[A-Za-z0-9]+",
+    demo_subject=r"demo[0-9]+",
+
+
+def ingested(ext, subject="{subject}", session="{session}"):
+    return bids("ingest", subject=subject, session=session, suffix=ROLE, ext=ext)
+
+
+def get_ingest_source(wildcards):
+    return COHORT.source_input(wildcards.subject, wildcards.session)
+
+
+def get_source_path(wildcards):
+    return COHORT.row(wildcards.subject, wildcards.session).source
+
+
+def get_sheet_row(wildcards):
+    return COHORT.row(wildcards.subject, wildcards.session).number
+
+
+def get_demo_genotypes():
+    prefix = "resources/demo/genotypes/demo"
+    return [f"{prefix}{ext}" for ext in (".bed", ".bim", ".fam", ".pheno.tsv")]
+
+
+def get_final_output():
+    targets = []
+    if config["stages"]["ingest"]:
+        for row in COHORT.rows:
+            targets.append(ingested(".nii.gz", row.label, row.session))
+            targets.append(ingested(".json", row.label, row.session))
+    if config["demo"]["genotypes"]:
+        targets.extend(get_demo_genotypes())
+    return targets
+
+
+def get_bids_subject(wildcards):
+    """The sheet's subject ID, passed on only for BIDS sources (which are named by it)."""
+    return COHORT.bids_subject(wildcards.subject, wildcards.session)

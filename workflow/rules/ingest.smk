@@ -1,0 +1,25 @@
+# Ingest: DICOM folder / NIfTI / BIDS -> de-identified NIfTI + JSON sidecar, per subject.
+
+
+rule ingest:
+    input:
+        source=get_ingest_source,
+    output:
+        nifti=ingested(".nii.gz"),
+        sidecar=ingested(".json"),
+    log:
+        subject_log("ingest", "ingest", subject="{subject}", session="{session}"),
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    params:
+        source=get_source_path,
+        sheet_row=get_sheet_row,
+        bids_subject=get_bids_subject,
+        settings=config["ingest"],
+        allow_demo_key=config["pseudonymise"]["allow_demo_key"],
+    script:
+        "../scripts/ingest.py"
