@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,3 +35,140 @@ def dcm2niix() -> str:
     if exe is None:
         pytest.skip("dcm2niix is not installed (Debian package dcm2niix; .ci/run installs it)")
     return exe
+
+
+# --------------------------------------------------------------------------- demo workflow run
+
+TEST_KEY = "cohortflow-test-key-0123456789abcdef"
+DEMO_SUBJECTS = 4  # one per scanner profile, plus a NIfTI subject
+
+
+@dataclass
+class WorkflowRun:
+    workdir: Path
+    returncode: int
+    output: str
+    good: dict[str, str]  # sheet subject -> pseudonym
+    bad: dict[str, tuple[str, str]]  # sheet subject -> (pseudonym, source)
+
+
+def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(repo / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+
+
+def _make_bad_inputs(work: Path) -> dict[str, str]:
+    """One broken source per failure mode of the issue, built from the demo's own DICOM."""
+    import nibabel as nib
+    import pydicom
+
+    sh = shutil
+
+    demo = work / "resources" / "demo" / "mri"
+    bad = work / "bad"
+    flair_files = {}
+    for sub in ("demo01", "demo03"):
+        files = sorted((demo / sub / "raw" / "dicom" / "series005").rglob("IM*"))
+        flair_files[sub] = sorted(
+            files, key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True).SliceLocation)
+        )
+    sources = {}
+
+    trunc = bad / "truncated"
+    sh.copytree(demo / "demo01" / "raw" / "dicom", trunc)
+    victim = sorted((trunc / "series005").rglob("IM*"))[5]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    sources["truncated"] = str(trunc)
+
+    missing = bad / "missing_slice"
+    missing.mkdir(parents=True)
+    for i, f in enumerate(flair_files["demo03"]):
+        if i != 20:
+            sh.copy(f, missing / f"{i:04d}.dcm")
+    sources["missing_slice"] = str(missing)
+
+    mixed = bad / "two_series"
+    mixed.mkdir()
+    for sub in ("demo01", "demo03"):
+        for i, f in enumerate(flair_files[sub]):
+            sh.copy(f, mixed / f"{sub}_{i:04d}")
+    sources["two_series"] = str(mixed)
+
+    no_mr = bad / "no_mr"
+    no_mr.mkdir()
+    for i, f in enumerate(flair_files["demo03"][:5]):
+        ds = pydicom.dcmread(f)
+        ds.Modality = "CT"
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        ds.save_as(no_mr / f"ct{i}.dcm")
+    sources["no_mr"] = str(no_mr)
+
+    empty = bad / "empty"
+    empty.mkdir()
+    sources["empty"] = str(empty)
+
+    not_image = bad / "not_an_image.nii.gz"
+    not_image.write_text("this is a text file, not a NIfTI image\n")
+    sources["not_image"] = str(not_image)
+
+    four_d = bad / "four_d.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8, 3), np.int16), np.eye(4)), four_d)
+    sources["four_d"] = str(four_d)
+
+    sources["missing_path"] = str(bad / "does" / "not" / "exist")
+    return sources
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> WorkflowRun:
+    """The demo (4 subjects) plus one subject per bad-input mode, run with --keep-going.
+
+    Step 1 generates the demo through Snakemake; the bad inputs are made from its DICOM;
+    step 2 runs ingest for every subject end to end through Snakemake.
+    """
+    from cohortflow.demo.cohort import demo_manifest, sample_sheet_text
+    from cohortflow.ingest.pseudonym import PseudonymKey, subject_label
+
+    work = tmp_path_factory.mktemp("demo_run")
+    env = {**os.environ, "COHORTFLOW_PSEUDONYM_KEY": TEST_KEY}
+    env.pop("COHORTFLOW_PSEUDONYM_KEY_FILE", None)
+    subjects = demo_manifest(DEMO_SUBJECTS, 20251123)
+    sheet = sample_sheet_text(subjects)
+    (work / "samples.tsv").write_text(sheet)
+    config = work / "config.yaml"
+    config.write_text(
+        f"samples: samples.tsv\ndemo:\n  n_subjects: {DEMO_SUBJECTS}\n  genotypes: false\n"
+        "pseudonymise:\n  allow_demo_key: false\n"
+    )
+    step1 = snakemake(
+        REPO, work, "--configfile", str(config), "--until", "demo_mri_subject", env=env
+    )
+    assert step1.returncode == 0, step1.stdout + step1.stderr
+    bad_sources = _make_bad_inputs(work)
+    rows = [
+        f"bad{name.replace('_', '')}\t01\t{src}\t\tbad\tbad" for name, src in bad_sources.items()
+    ]
+    (work / "samples.tsv").write_text(sheet + "\n".join(rows) + "\n")
+    step2 = snakemake(REPO, work, "--configfile", str(config), "--keep-going", env=env)
+    key = PseudonymKey(TEST_KEY.encode(), "env")
+    return WorkflowRun(
+        workdir=work,
+        returncode=step2.returncode,
+        output=step2.stdout + step2.stderr,
+        good={s.subject: subject_label(key, s.subject) for s in subjects},
+        bad={
+            name: (subject_label(key, f"bad{name.replace('_', '')}"), src)
+            for name, src in bad_sources.items()
+        },
+    )

@@ -390,6 +390,13 @@ def simulate_subject(
             _nifti_from_grid((lesion_grid >= 0.5).astype(np.uint8), geometry),
             truth / "lesion_mask_acq.nii.gz",
         )
+        # The face (pydeface mask 0 inside the head) on the acquisition grid: ground truth for
+        # defacing and its evaluation later.
+        face = _sample((1.0 - model.facemask) * (model.head > 0.1), grid).reshape(grid.shape)
+        nib.save(
+            _nifti_from_grid((face >= 0.5).astype(np.uint8), geometry),
+            truth / "face_mask_acq.nii.gz",
+        )
         lesion_img = nib.Nifti1Image((lesion >= 0.5).astype(np.uint8), model.affine)
         nib.save(lesion_img, truth / "lesion_mask_model.nii.gz")
         meta = {

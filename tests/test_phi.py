@@ -1,0 +1,59 @@
+"""No identifying value planted in the demo's raw data reaches any output or log of ingest."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from cohortflow.ingest.deidentify import find_phi, identifying_values
+
+pytestmark = pytest.mark.slow
+
+
+def _planted_phi(workdir: Path) -> set[str]:
+    values: set[str] = set()
+    for truth in sorted((workdir / "resources" / "demo" / "mri").glob("*/truth/phi.json")):
+        for value in json.loads(truth.read_text()).values():
+            values.add(value)
+            values.update(part for part in value.replace("^", " ").split() if len(part) >= 4)
+    for raw in sorted((workdir / "resources" / "demo" / "mri").glob("*/raw/dicom")):
+        for path in sorted(raw.rglob("IM*"))[:3]:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            meta = {str(e.value) for e in header.file_meta}
+            # Protocol names (SeriesDescription, ProtocolName) are kept on purpose, after a
+            # check that they hold no identifying value; everything else counts as PHI.
+            values |= identifying_values(header, keep_descriptions=True) - meta
+    return {v for v in values if len(v) >= 4}
+
+
+def _readable(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(".gz") else data
+
+
+def _scanned_files(workdir: Path) -> list[Path]:
+    roots = [workdir / "results", workdir / "logs", workdir / ".snakemake" / "log"]
+    return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+
+
+def test_scan_finds_planted_phi_in_the_raw_data(demo_run):
+    """Negative control: the scanner sees the PHI where it is (the raw demo data)."""
+    phi = _planted_phi(demo_run.workdir)
+    assert len(phi) > 50
+    raw = sorted((demo_run.workdir / "resources" / "demo" / "mri").glob("*/raw/dicom/*/*/IM*"))
+    assert find_phi(raw[0].read_bytes(), phi)
+    nifti = sorted((demo_run.workdir / "resources" / "demo" / "mri").glob("*/raw/FLAIR.nii.gz"))
+    assert find_phi(_readable(nifti[0]), phi), "the demo NIfTI header carries planted PHI"
+
+
+def test_no_planted_phi_in_any_output_or_log(demo_run):
+    phi = _planted_phi(demo_run.workdir)
+    files = _scanned_files(demo_run.workdir)
+    assert any(p.name.endswith(".nii.gz") for p in files)
+    assert any(p.name.endswith(".log") for p in files)
+    leaks = {str(p): hits for p in files if (hits := find_phi(_readable(p), phi))}
+    assert leaks == {}
