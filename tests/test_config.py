@@ -92,3 +92,20 @@ def test_sheet_defaults(tmp_path, schemas):
 def test_missing_sheet(tmp_path, schemas):
     with pytest.raises(ConfigError, match="not found"):
         read_sample_sheet(tmp_path / "nope.tsv", schemas / "samples.schema.yaml")
+
+
+def test_role_rule_defaults_live_in_the_schema(schemas):
+    """The schema is the parameter reference: its defaults are the code's defaults."""
+    from dataclasses import asdict
+
+    from cohortflow.ingest.dicom_series import RoleRules
+
+    full = validate_config({}, schemas / "config.schema.yaml")
+    assert RoleRules.from_mapping(full["ingest"]["role_rules"]) == RoleRules()
+    assert full["ingest"]["role_rules"] == asdict(RoleRules())
+
+
+def test_bad_role_rule_is_caught_before_the_dag(schemas):
+    with pytest.raises(ConfigError, match="ingest.role_rules.flair_min_ti_ms"):
+        validate_config({"ingest": {"role_rules": {"flair_min_ti_ms": -1}}},
+                        schemas / "config.schema.yaml")

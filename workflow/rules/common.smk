@@ -3,6 +3,7 @@ from pathlib import Path
 
 from cohortflow.cohort import Cohort
 from cohortflow.config import read_sample_sheet, validate_config
+from cohortflow.ingest.dicom_series import RoleRules
 from cohortflow.ingest.pseudonym import load_key
 from cohortflow.paths import bids, subject_log
 
@@ -10,6 +11,7 @@ SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
 # Config and sheet are validated before any rule is defined (and so before the DAG exists).
 config.update(validate_config(config, SCHEMAS / "config.schema.yaml"))
+RoleRules.from_mapping(config["ingest"]["role_rules"])  # regular expressions compile
 SHEET = read_sample_sheet(config["samples"], SCHEMAS / "samples.schema.yaml")
 COHORT = Cohort(
     SHEET,
