@@ -106,6 +106,7 @@ def test_role_rule_defaults_live_in_the_schema(schemas):
 
 
 def test_bad_role_rule_is_caught_before_the_dag(schemas):
-    with pytest.raises(ConfigError, match="ingest.role_rules.flair_min_ti_ms"):
-        validate_config({"ingest": {"role_rules": {"flair_min_ti_ms": -1}}},
-                        schemas / "config.schema.yaml")
+    with pytest.raises(ConfigError, match=r"ingest\.role_rules\.flair_min_ti_ms"):
+        validate_config(
+            {"ingest": {"role_rules": {"flair_min_ti_ms": -1}}}, schemas / "config.schema.yaml"
+        )

@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
         root = _workflow_dir()
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile"), *argv[1:]]
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile")]
         if "--directory" not in argv and "-d" not in argv:
-            cmd[4:4] = ["--directory", str(root)]
-        return subprocess.call(cmd)
+            cmd += ["--directory", str(root)]
+        return subprocess.call([*cmd, *argv[1:]])
     parser = argparse.ArgumentParser(
         prog="cohortflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

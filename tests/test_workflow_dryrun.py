@@ -1,0 +1,91 @@
+"""Dry runs over tests/configs/<case>/: config and sheet are checked before the DAG is built."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+CASES = {
+    "ok_demo_small": (0, ["demo_mri_subject", "ingest"]),
+    "bad_config_key": (1, ["config key 'ingest.on_multiple'", "pick-one", "'enum'"]),
+    "bad_sheet_row": (1, ["row 2", "column 'label'", "maybe", "'enum'"]),
+    "no_pseudonym_key": (1, ["no pseudonymisation key", "COHORTFLOW_PSEUDONYM_KEY"]),
+    "demo_key_real_data": (1, ["demo pseudonymisation key may only be used", "row 1"]),
+}
+
+
+def _dry_run(repo, workdir, config):
+    """``snakemake -n`` in a fresh working directory holding copies of the configs."""
+    shutil.copytree(repo / "config", workdir / "config")
+    shutil.copytree(repo / "tests" / "configs", workdir / "tests" / "configs")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTFLOW_PSEUDONYM")}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            config,
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dry_run(repo, tmp_path, case):
+    expected_rc, expected_text = CASES[case]
+    result = _dry_run(repo, tmp_path, f"tests/configs/{case}/config.yaml")
+    output = result.stdout + result.stderr
+    assert (result.returncode != 0) == bool(expected_rc), output
+    for text in expected_text:
+        assert text in output, output
+    if expected_rc:
+        assert "Building DAG of jobs" not in output, "validation must come before the DAG"
+
+
+def test_default_config_dry_run_is_the_whole_demo(repo, tmp_path):
+    result = _dry_run(repo, tmp_path, "config/config.yaml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for rule, count in (
+        ("demo_head_model", 1),
+        ("demo_mri_subject", 12),
+        ("ingest", 12),
+        ("demo_genotypes", 1),
+    ):
+        assert any(line.split() == [rule, str(count)] for line in output.splitlines()), output
+
+
+def test_cli_passes_snakemake_flags_through(repo, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTFLOW_PSEUDONYM")}
+    cli = [sys.executable, "-m", "cohortflow.cli"]
+    result = subprocess.run(
+        [*cli, "run", "-n", "--quiet", "rules"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    sheet = tmp_path / "sheet.tsv"
+    subprocess.run(
+        [*cli, "demo-sheet", "--n-subjects", "4", "-o", str(sheet)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    assert sheet.read_text() == (repo / "tests/configs/ok_demo_small/samples.tsv").read_text()
