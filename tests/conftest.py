@@ -149,7 +149,7 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     config = work / "config.yaml"
     config.write_text(
         f"samples: samples.tsv\ndemo:\n  n_subjects: {DEMO_SUBJECTS}\n  genotypes: false\n"
-        "pseudonymise:\n  allow_demo_key: false\n"
+        "pseudonymise:\n  allow_demo_key: false\ningest:\n  export_dicom: true\n"
     )
     step1 = snakemake(
         REPO, work, "--configfile", str(config), "--until", "demo_mri_subject", env=env

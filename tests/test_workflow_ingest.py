@@ -89,3 +89,42 @@ def test_demo_ingest_sidecars(demo_run):
         else:
             assert sidecar["SourceFormat"] == "NIfTI"
         assert sorted(sidecar["VoxelSize"]) == pytest.approx(sorted(profile.voxel_size))
+
+
+def test_deidentified_dicom_export(demo_run):
+    """The exported series is PS3.15-de-identified and converts to the same image."""
+    import numpy as np
+    import pydicom
+
+    from cohortflow.demo.cohort import demo_manifest
+    from cohortflow.ingest.dicom_series import discover_series
+    from cohortflow.ingest.dicom_volume import read_volume
+
+    exported = 0
+    for subject in demo_manifest(4, 20251123):
+        label = demo_run.good[subject.subject]
+        folder = demo_run.workdir / bids(
+            "ingest", subject=label, session="01", suffix="FLAIR", ext="", datatype="dicom"
+        )
+        if subject.source_format != "dicom":
+            assert not folder.exists()
+            continue
+        files = sorted(folder.glob("*.dcm"))
+        ds = pydicom.dcmread(files[0])
+        assert str(ds.PatientName) == label and ds.PatientID == label
+        assert ds.PatientIdentityRemoved == "YES"
+        codes = {item.CodeValue for item in ds.DeidentificationMethodCodeSequence}
+        assert "113100" in codes  # Basic Application Confidentiality Profile
+        assert "PatientBirthDate" not in ds or ds.PatientBirthDate == ""
+        (series,) = discover_series(folder).series
+        volume = read_volume(series)
+        ingested = nib.load(demo_run.workdir / _outputs(demo_run, label)[0])
+        assert np.allclose(volume.affine, ingested.affine, atol=1e-4)
+        assert np.allclose(volume.data, np.asanyarray(ingested.dataobj))
+        exported += 1
+    assert exported == 3
+    for label, _ in demo_run.bad.values():
+        folder = demo_run.workdir / bids(
+            "ingest", subject=label, session="01", suffix="FLAIR", ext="", datatype="dicom"
+        )
+        assert not folder.exists()

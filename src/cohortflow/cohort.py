@@ -75,6 +75,14 @@ class Cohort:
     def demo_subjects(self) -> list[str]:
         return sorted({r.demo_subject for r in self.rows if r.demo_subject})
 
+    @staticmethod
+    def is_dicom(row: Row) -> bool:
+        """Whether the source is a DICOM folder (demo sources by their path, others on disk)."""
+        path = Path(row.source)
+        if row.demo_subject:
+            return path.name == "dicom"
+        return path.is_dir() and not (path / "dataset_description.json").is_file()
+
     def bids_subject(self, subject: str, session: str) -> str | None:
         row = self.row(subject, session)
         is_bids = (Path(row.source) / "dataset_description.json").is_file()

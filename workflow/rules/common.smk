@@ -33,6 +33,12 @@ def ingested(ext, subject="{subject}", session="{session}"):
     return bids("ingest", subject=subject, session=session, suffix=ROLE, ext=ext)
 
 
+def deidentified_dicom(subject="{subject}", session="{session}"):
+    return bids(
+        "ingest", subject=subject, session=session, suffix=ROLE, ext="", datatype="dicom"
+    )
+
+
 def get_ingest_source(wildcards):
     return COHORT.source_input(wildcards.subject, wildcards.session)
 
@@ -56,6 +62,8 @@ def get_final_output():
         for row in COHORT.rows:
             targets.append(ingested(".nii.gz", row.label, row.session))
             targets.append(ingested(".json", row.label, row.session))
+            if config["ingest"]["export_dicom"] and COHORT.is_dicom(row):
+                targets.append(deidentified_dicom(row.label, row.session))
     if config["demo"]["genotypes"]:
         targets.extend(get_demo_genotypes())
     return targets

@@ -23,3 +23,27 @@ rule ingest:
         allow_demo_key=config["pseudonymise"]["allow_demo_key"],
     script:
         "../scripts/ingest.py"
+
+
+rule ingest_export_dicom:
+    input:
+        source=get_ingest_source,
+        # Exported only once the series converted cleanly (geometry checks passed).
+        sidecar=ingested(".json"),
+    output:
+        directory(deidentified_dicom()),
+    params:
+        source=get_source_path,
+        sheet_row=get_sheet_row,
+        settings=config["ingest"],
+        allow_demo_key=config["pseudonymise"]["allow_demo_key"],
+    log:
+        subject_log("ingest", "export_dicom", subject="{subject}", session="{session}"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/ingest_export_dicom.py"

@@ -84,6 +84,13 @@ def write_dicom_series(
     series_uid = _uid(seed, "series", series_number)
     frame_uid = _uid(seed, "frame")
     files = []
+    # 2D scanners number slices in acquisition order; interleaved (odd slices first) makes
+    # InstanceNumber disagree with position, as it does on real scanners.
+    if sequence.acquisition_type == "2D":
+        order = [*range(0, geometry.slices, 2), *range(1, geometry.slices, 2)]
+    else:
+        order = list(range(geometry.slices))
+    instance_number = {k: i + 1 for i, k in enumerate(order)}
     for k in range(geometry.slices):
         ds = Dataset()
         ds.file_meta = FileMetaDataset()
@@ -127,7 +134,7 @@ def write_dicom_series(
         ds.ProtocolName = sequence.description
         ds.SeriesNumber = series_number
         ds.AcquisitionNumber = 1
-        ds.InstanceNumber = k + 1
+        ds.InstanceNumber = instance_number[k]
         ds.ScanningSequence = sequence.scanning_sequence.split("\\")
         ds.SequenceVariant = sequence.sequence_variant.split("\\")
         if sequence.sequence_name:

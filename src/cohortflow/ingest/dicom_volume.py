@@ -479,3 +479,21 @@ def volume_to_nifti(volume: Volume) -> nib.Nifti1Image:
     image.header.set_xyzt_units(xyz="mm")
     image.header["descrip"] = b""
     return image
+
+
+def files_in_slice_order(series: DicomSeries) -> list[Path]:
+    """The series' files ordered by position along the slice normal (headers only).
+
+    An enhanced multi-frame series is one file and comes back as it is. Used where files are
+    copied (de-identified export), so that their order follows anatomy, not file names.
+    """
+    if len(series.files) == 1:
+        return list(series.files)
+    keyed = []
+    for path in series.files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        orientation = np.array([float(v) for v in ds.ImageOrientationPatient])
+        normal = np.cross(orientation[:3], orientation[3:])
+        position = np.array([float(v) for v in ds.ImagePositionPatient])
+        keyed.append((float(position @ normal), str(path), path))
+    return [path for _, _, path in sorted(keyed)]

@@ -187,9 +187,14 @@ def _from_dicom(
 
 
 def _nifti_sidecar(path: Path, image: nib.Nifti1Image, fields: dict) -> dict:
+    source = nib.load(path)
     return {
         "SourceFormat": "NIfTI",
         **fields,
+        "SourceOrientation": "".join(nib.aff2axcodes(source.affine)),
+        "SourceDataType": str(source.get_data_dtype()),
+        "SourceQformCode": int(source.header["qform_code"]),
+        "SourceSformCode": int(source.header["sform_code"]),
         "VoxelSize": [round(float(z), 6) for z in image.header.get_zooms()[:3]],
         "ImageShape": list(image.shape),
         "Notes": ["NIfTI input: header text fields (descrip, aux_file, db_name) were dropped"],
@@ -258,3 +263,47 @@ def _software_versions() -> dict[str, str]:
     from importlib.metadata import version
 
     return {name: version(name) for name in ("pydicom", "nibabel", "numpy")}
+
+
+def export_deidentified_dicom(
+    *,
+    source: str | Path,
+    out_dir: str | Path,
+    subject: str,
+    sheet_row: int,
+    key: PseudonymKey,
+    settings: IngestSettings,
+    logger: logging.Logger | None = None,
+) -> int:
+    """Write the selected series as de-identified DICOM (PS3.15 Basic profile); file count.
+
+    The same series that :func:`ingest_subject` converts is chosen; its files are written in
+    slice order as ``0001.dcm`` ... into a folder that appears whole or not at all.
+    """
+    from cohortflow.ingest.deidentify import deidentify_file
+    from cohortflow.io.atomic import atomic_output_dir
+
+    log = logger or logging.getLogger("cohortflow.ingest")
+    who = f"sub-{subject} (sample sheet row {sheet_row})"
+    source = Path(source)
+    try:
+        if source_kind(source) != "dicom":
+            raise InputError(source, "DICOM export needs a DICOM source")
+        discovery = dicom_series.discover_series(source, logger=log)
+        rules = dicom_series.RoleRules.from_mapping(settings.role_rules)
+        series, _ = dicom_series.select_series(
+            discovery, settings.target_role, rules, on_multiple=settings.on_multiple
+        )
+        with atomic_output_dir(out_dir) as tmp:
+            for number, path in enumerate(dicom_volume.files_in_slice_order(series), start=1):
+                deidentify_file(
+                    path,
+                    tmp / f"{number:04d}.dcm",
+                    key,
+                    subject_label=subject,
+                    keep_descriptions=True,
+                )
+    except InputError as exc:
+        raise exc.with_subject(who) from None
+    log.info("%s: wrote %d de-identified DICOM files to %s", who, len(series.files), out_dir)
+    return len(series.files)
