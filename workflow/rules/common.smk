@@ -35,7 +35,12 @@ def ingested(ext, subject="{subject}", session="{session}"):
 
 def deidentified_dicom(subject="{subject}", session="{session}"):
     return bids(
-        "ingest", subject=subject, session=session, suffix=ROLE, ext="", datatype="dicom"
+        "ingest",
+        subject=subject,
+        session=session,
+        suffix=ROLE,
+        ext="",
+        datatype="dicom",
     )
 
 

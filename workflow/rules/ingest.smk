@@ -32,18 +32,18 @@ rule ingest_export_dicom:
         sidecar=ingested(".json"),
     output:
         directory(deidentified_dicom()),
+    log:
+        subject_log("ingest", "export_dicom", subject="{subject}", session="{session}"),
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
     params:
         source=get_source_path,
         sheet_row=get_sheet_row,
         settings=config["ingest"],
         allow_demo_key=config["pseudonymise"]["allow_demo_key"],
-    log:
-        subject_log("ingest", "export_dicom", subject="{subject}", session="{session}"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=15,
-    conda:
-        "../../envs/imaging.yaml"
     script:
         "../scripts/ingest_export_dicom.py"
