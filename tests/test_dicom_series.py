@@ -176,7 +176,7 @@ def test_sidecar_summary_has_no_identifiers(tmp_path: Path) -> None:
         "series_number": 4,
         "description": "AX T2 FLAIR",
         "role": "FLAIR",
-        "reason": "SeriesDescription 'AX T2 FLAIR' matches the FLAIR pattern ('FLAIR')",
+        "reason": "SeriesDescription matches the FLAIR pattern ('FLAIR')",
         "n_files": 1,
         "selected": True,
     }
@@ -211,12 +211,12 @@ def header(**values: object) -> DicomSeries:
         (
             {"SeriesDescription": "Ax T2 FLAIR", "RepetitionTime": 9000, "EchoTime": 120},
             "FLAIR",
-            "SeriesDescription 'Ax T2 FLAIR' matches the FLAIR pattern ('FLAIR')",
+            "SeriesDescription matches the FLAIR pattern ('FLAIR')",
         ),
         (
             {"ProtocolName": "t2_space_dark-fluid_sag"},
             "FLAIR",
-            "ProtocolName 't2_space_dark-fluid_sag' matches the FLAIR pattern ('dark-fluid')",
+            "ProtocolName matches the FLAIR pattern ('dark-fluid')",
         ),
         (
             {
@@ -232,7 +232,7 @@ def header(**values: object) -> DicomSeries:
         (
             {"SeriesDescription": "MPRAGE sag"},
             "T1w",
-            "SeriesDescription 'MPRAGE sag' matches the T1w pattern ('MPRAGE')",
+            "SeriesDescription matches the T1w pattern ('MPRAGE')",
         ),
         (
             {"ScanningSequence": "SE", "RepetitionTime": 550, "EchoTime": 15},
@@ -252,12 +252,12 @@ def header(**values: object) -> DicomSeries:
         (
             {"SeriesDescription": "ax T2 TSE"},
             "T2w",
-            "SeriesDescription 'ax T2 TSE' matches the T2w pattern ('T2')",
+            "SeriesDescription matches the T2w pattern ('T2')",
         ),
         (
             {"SequenceName": "*tse2d1_15"},
             "T2w",
-            "SequenceName '*tse2d1_15' matches the T2w pattern ('tse')",
+            "SequenceName matches the T2w pattern ('tse')",
         ),
         (
             {
@@ -267,7 +267,7 @@ def header(**values: object) -> DicomSeries:
                 "EchoTime": 90,
             },
             "other",
-            "SeriesDescription 'ep2d_diff_mddw' matches the exclusion pattern ('diff')",
+            "SeriesDescription matches the exclusion pattern ('diff')",
         ),
         (
             {"ScanningSequence": ["EP"], "RepetitionTime": 8000, "EchoTime": 90},
@@ -277,7 +277,7 @@ def header(**values: object) -> DicomSeries:
         (
             {"SeriesDescription": "gre T2* axial", "RepetitionTime": 600, "EchoTime": 20},
             "other",
-            "SeriesDescription 'gre T2* axial' matches the exclusion pattern ('T2*')",
+            "SeriesDescription matches the exclusion pattern ('T2*')",
         ),
         (
             {"ScanningSequence": "SE", "RepetitionTime": 3000, "EchoTime": 12},

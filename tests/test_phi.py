@@ -57,3 +57,15 @@ def test_no_planted_phi_in_any_output_or_log(demo_run):
     assert any(p.name.endswith(".log") for p in files)
     leaks = {str(p): hits for p in files if (hits := find_phi(_readable(p), phi))}
     assert leaks == {}
+
+
+def test_sheet_subject_ids_stay_out_of_results_and_ingest_logs(demo_run):
+    """Outputs and ingest logs are named by pseudonym; the site's IDs never appear there,
+    not even inside a source path (Snakemake's own scheduler log lists the input paths
+    the user gave, as the sheet does)."""
+    ids = set(demo_run.good) | {f"bad{mode.replace('_', '')}" for mode in demo_run.bad}
+    roots = [demo_run.workdir / "results", demo_run.workdir / "logs" / "ingest"]
+    files = sorted(p for root in roots for p in root.rglob("*") if p.is_file())
+    assert files
+    leaks = {str(p): hits for p in files if (hits := find_phi(_readable(p), ids))}
+    assert leaks == {}

@@ -68,3 +68,14 @@ def test_uid_remap_is_valid_and_stable():
     assert uid == remap_uid(key, "1.2.840.113619.2.55.3.1234")
     assert uid.startswith("2.25.") and len(uid) <= 64
     assert re.fullmatch(r"2\.25\.[1-9][0-9]*", uid)
+
+
+def test_job_refuses_a_key_other_than_the_dags(monkeypatch):
+    from cohortflow.ingest.pseudonym import key_fingerprint, load_job_key
+
+    monkeypatch.setenv(KEY_ENV, "the-real-secret-key-of-the-run")
+    fingerprint = key_fingerprint(load_key(allow_demo_key=False))
+    assert load_job_key(allow_demo_key=True, fingerprint=fingerprint).source == "env"
+    monkeypatch.delenv(KEY_ENV)  # a cluster job that did not inherit the environment
+    with pytest.raises(ConfigError, match="not the key the workflow was started with"):
+        load_job_key(allow_demo_key=True, fingerprint=fingerprint)

@@ -53,8 +53,10 @@ def test_bad_input_fails_only_its_subject_with_a_clear_message(demo_run, mode):
     assert error, f"{mode}: no error line in {log}:\n{text}"
     assert f"sub-{label}" in error[-1] and "sample sheet row" in error[-1]
     assert re.search(BAD_REASONS[mode], error[-1], re.IGNORECASE), error[-1]
-    # The file or folder at fault is named (the source itself or a file inside it).
-    assert source in error[-1], error[-1]
+    # The file or folder at fault is named relative to the row's source, never by a path
+    # that could carry the site's subject ID next to the pseudonym.
+    assert "<source of sample sheet row" in error[-1], error[-1]
+    assert source not in text, error[-1]
     assert "Traceback" not in text, f"{mode}: bad input must not look like a crash"
 
 

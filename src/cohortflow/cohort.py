@@ -6,6 +6,7 @@ calls into it. Only pseudonyms appear in wildcards, paths and logs.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,8 @@ class Row:
 
     @property
     def demo_subject(self) -> str | None:
-        match = DEMO_MRI_RAW.match(Path(self.source).as_posix())
+        # normpath: "resources/demo/mri/demo01/raw/../../../../x" is not a demo source.
+        match = DEMO_MRI_RAW.match(os.path.normpath(self.source))
         return match["demo"] if match else None
 
     @property

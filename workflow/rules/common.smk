@@ -4,7 +4,7 @@ from pathlib import Path
 from cohortflow.cohort import Cohort
 from cohortflow.config import read_sample_sheet, validate_config
 from cohortflow.ingest.dicom_series import RoleRules
-from cohortflow.ingest.pseudonym import load_key
+from cohortflow.ingest.pseudonym import key_fingerprint, load_key
 from cohortflow.paths import bids, subject_log
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
@@ -13,13 +13,12 @@ SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 config.update(validate_config(config, SCHEMAS / "config.schema.yaml"))
 RoleRules.from_mapping(config["ingest"]["role_rules"])  # regular expressions compile
 SHEET = read_sample_sheet(config["samples"], SCHEMAS / "samples.schema.yaml")
-COHORT = Cohort(
-    SHEET,
-    load_key(
-        allow_demo_key=config["pseudonymise"]["allow_demo_key"],
-        repository=Path(workflow.basedir),
-    ),
+KEY = load_key(
+    allow_demo_key=config["pseudonymise"]["allow_demo_key"],
+    repository=Path(workflow.basedir),
 )
+KEY_FINGERPRINT = key_fingerprint(KEY)
+COHORT = Cohort(SHEET, KEY)
 ROLE = config["ingest"]["target_role"]
 
 

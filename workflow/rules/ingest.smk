@@ -21,6 +21,7 @@ rule ingest:
         bids_subject=get_bids_subject,
         settings=config["ingest"],
         allow_demo_key=config["pseudonymise"]["allow_demo_key"],
+        key_fingerprint=KEY_FINGERPRINT,
     script:
         "../scripts/ingest.py"
 
@@ -45,5 +46,6 @@ rule ingest_export_dicom:
         sheet_row=get_sheet_row,
         settings=config["ingest"],
         allow_demo_key=config["pseudonymise"]["allow_demo_key"],
+        key_fingerprint=KEY_FINGERPRINT,
     script:
         "../scripts/ingest_export_dicom.py"

@@ -1,4 +1,4 @@
-from cohortflow.ingest.pseudonym import load_key
+from cohortflow.ingest.pseudonym import load_job_key
 from cohortflow.ingest.run import IngestSettings, ingest_subject
 from cohortflow.logutil import job_logging
 
@@ -12,7 +12,10 @@ with job_logging(snakemake.log[0], "ingest") as log:
         subject_id=snakemake.params.bids_subject,
         session=w.session,
         sheet_row=snakemake.params.sheet_row,
-        key=load_key(allow_demo_key=snakemake.params.allow_demo_key),
+        key=load_job_key(
+            allow_demo_key=snakemake.params.allow_demo_key,
+            fingerprint=snakemake.params.key_fingerprint,
+        ),
         settings=IngestSettings.from_config(snakemake.params.settings),
         logger=log,
     )

@@ -106,6 +106,36 @@ def _as_strings(value: Any) -> list[str]:
     return [str(part).strip().upper() for part in value if str(part).strip()]
 
 
+#: Image storage SOP classes whose pixels are an MR acquisition (PS3.4 B.5): MR Image,
+#: Enhanced MR Image, Legacy Converted Enhanced MR Image. Secondary captures, spectroscopy,
+#: colour maps and reports can carry Modality MR but are not images to convert.
+MR_IMAGE_SOP_CLASSES = frozenset(
+    {"1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.4.4"}
+)
+#: Characters of protocol names; anything else (commas, semicolons, quotes) hints at free text.
+_SAFE_TEXT = re.compile(r"^[A-Za-z0-9 _\-+*.()/\\#:]{1,64}$")
+#: Dates in any common notation, times, and runs of 5+ digits (IDs, phone numbers).
+_DATE_OR_NUMBER = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}|\d{5,}")
+REMOVED_TEXT = "[removed: free text]"
+
+
+def safe_text(value: object, identifying: set[str] | frozenset[str] = frozenset()) -> str:
+    """A header text as it may appear in outputs and logs: protocol names pass, free text not.
+
+    Descriptions are needed to audit series selection, but sites type names, dates and notes
+    into them. A text passes only if it looks like a protocol name (restricted characters, no
+    dates or long numbers) and contains none of the header's identifying values.
+    """
+    from cohortflow.ingest.deidentify import find_phi
+
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    if not _SAFE_TEXT.match(text) or _DATE_OR_NUMBER.search(text) or find_phi(text, identifying):
+        return REMOVED_TEXT
+    return text
+
+
 @dataclass
 class DicomSeries:
     """One DICOM series: its files and a summary of the first file's header."""
@@ -133,6 +163,20 @@ class DicomSeries:
             if value:
                 return value
         return ""
+
+    @property
+    def safe_description(self) -> str:
+        """The description as it may appear in outputs and logs (see :func:`safe_text`)."""
+        return safe_text(self.description, self.identifying_values)
+
+    @property
+    def identifying_values(self) -> set[str]:
+        """Identifying header values (PS3.15), minus the writer's file-meta strings."""
+        from cohortflow.ingest.deidentify import identifying_values
+
+        meta = {str(e.value) for e in getattr(self.header, "file_meta", [])}
+        found = identifying_values(self.header, keep_descriptions=True) - meta
+        return {v for v in found if len(v) >= 4}
 
     @property
     def protocol_name(self) -> str:
@@ -260,10 +304,18 @@ class DicomSeries:
         return float(spacing[0]) * float(spacing[1]) * slice_step
 
     @property
+    def sop_class(self) -> str:
+        meta = getattr(self.header, "file_meta", None)
+        value = self.header.get("SOPClassUID") or (
+            meta.get("MediaStorageSOPClassUID") if meta else None
+        )
+        return str(value or "")
+
+    @property
     def label(self) -> str:
         """How the series is named in messages: number, description and file count."""
         number = "?" if self.series_number is None else str(self.series_number)
-        return f"series {number} '{self.description}' ({len(self.files)} files)"
+        return f"series {number} '{self.safe_description}' ({len(self.files)} files)"
 
 
 @dataclass
@@ -285,6 +337,10 @@ def _probe(path: Path) -> tuple[str, Dataset | str | None]:
             start = handle.read(_PREAMBLE_BYTES + len(_MAGIC))
     except OSError as exc:
         return "unreadable", f"cannot open file ({exc.strerror or exc})"
+    if not start:
+        return "unreadable", "empty file (0 bytes): an interrupted copy?"
+    if len(start) < _PREAMBLE_BYTES + len(_MAGIC) and not start.strip(b"\0"):
+        return "unreadable", f"only {len(start)} zero bytes: a DICOM file cut inside its preamble"
     has_magic = start[_PREAMBLE_BYTES:] == _MAGIC
     if not has_magic and not start.startswith(_RAW_DICOM_START):
         return "non_dicom", None
@@ -303,6 +359,14 @@ def _probe(path: Path) -> tuple[str, Dataset | str | None]:
             return "non_dicom", None
         return "unreadable", "no SeriesInstanceUID in the header (truncated file?)"
     return "dicom", header
+
+
+def _rel(path: Path, root: Path) -> str:
+    """Paths in log lines are relative to the source folder: its name may identify a person."""
+    try:
+        return f"<source>/{path.relative_to(root).as_posix()}"
+    except ValueError:
+        return "<outside the source>"
 
 
 def discover_series(root: Path, logger: logging.Logger | None = None) -> Discovery:
@@ -331,13 +395,13 @@ def discover_series(root: Path, logger: logging.Logger | None = None) -> Discove
             assert isinstance(result, Dataset)
             by_uid[str(result.SeriesInstanceUID)].append((path, result))
         elif kind == "index":
-            log.info("%s: DICOMDIR index, ignored (the images are read directly)", path)
+            log.info("%s: DICOMDIR index, ignored (the images are read directly)", _rel(path, root))
             discovery.indexes.append(path)
         elif kind == "non_dicom":
-            log.info("%s: not a DICOM file, ignored", path)
+            log.info("%s: not a DICOM file, ignored", _rel(path, root))
             discovery.non_dicom.append(path)
         else:
-            log.warning("%s: %s; file skipped", path, result)
+            log.warning("%s: %s", _rel(path, root), result)
             discovery.unreadable.append((path, str(result)))
 
     for uid, members in by_uid.items():
@@ -366,7 +430,7 @@ def discover_series(root: Path, logger: logging.Logger | None = None) -> Discove
             counts.append(f"{len(discovery.indexes)} DICOMDIR index(es)")
         raise DicomError(root, f"no readable DICOM image file ({'; '.join(counts)})")
     for series in discovery.series:
-        log.info("%s: found %s, modality %s", root, series.label, series.modality or "?")
+        log.info("found %s, modality %s", series.label, series.modality or "?")
     return discovery
 
 
@@ -500,7 +564,7 @@ def _role_from_text(
         for role in ("FLAIR", "T1w", "T2w"):
             matched = _match_text(text, rules.description_patterns.get(role, ""))
             if matched is not None:
-                return role, f"{field_name} '{text}' matches the {role} pattern ('{matched}')"
+                return role, f"{field_name} matches the {role} pattern ('{matched}')"
     return None
 
 
@@ -549,7 +613,7 @@ def classify_role(series: DicomSeries, rules: RoleRules) -> tuple[str, str]:
     for keyword, text in described:
         matched = _match_text(text, rules.exclude_pattern)
         if matched is not None:
-            return "other", f"{keyword} '{text}' matches the exclusion pattern ('{matched}')"
+            return "other", f"{keyword} matches the exclusion pattern ('{matched}')"
     decided = _role_from_text(described, rules) or _role_from_parameters(series, rules)
     if decided is None and series.sequence_name:
         decided = _role_from_text([("SequenceName", series.sequence_name)], rules)
@@ -567,7 +631,7 @@ def _summary(series: DicomSeries, role: str, reason: str, selected: bool) -> dic
     """Sidecar entry: what was there and why; no UIDs, dates or names."""
     return {
         "series_number": series.series_number,
-        "description": series.description,
+        "description": series.safe_description,
         "role": role,
         "reason": reason,
         "n_files": len(series.files),
@@ -590,6 +654,17 @@ def select_series(
     if on_multiple not in ON_MULTIPLE:
         raise ConfigError(f"ingest.on_multiple: {on_multiple!r} is not one of {list(ON_MULTIPLE)}")
     mr = [series for series in discovery.series if series.modality == "MR"]
+    not_images = [series for series in mr if series.sop_class not in MR_IMAGE_SOP_CLASSES]
+    mr = [series for series in mr if series.sop_class in MR_IMAGE_SOP_CLASSES]
+    if not mr and not_images:
+        listing = "; ".join(
+            f"{series.label} (SOP class {series.sop_class})" for series in not_images
+        )
+        raise SeriesSelectionError(
+            discovery.root,
+            f"no MR image series found: the MR series are not MR images (screenshots, reports, "
+            f"spectroscopy...): {listing}",
+        )
     if not mr:
         found = Counter(series.modality or "unknown-modality" for series in discovery.series)
         listing = ", ".join(f"{n} {modality} series" for modality, n in sorted(found.items()))

@@ -97,3 +97,25 @@ def make_subject_map(key: PseudonymKey, subject_ids: list[str]) -> dict[str, str
         seen[label] = sid
         labels[sid] = label
     return labels
+
+
+def key_fingerprint(key: PseudonymKey) -> str:
+    """A short, non-secret name of the key (HMAC of a constant): lets a job check that it
+    pseudonymises with the same key as the workflow that planned it."""
+    return _digest(key, "fingerprint", "cohortflow").hex()[:16]
+
+
+def load_job_key(*, allow_demo_key: bool, fingerprint: str) -> PseudonymKey:
+    """The key inside a job, refused unless it is the key the DAG was built with.
+
+    On a cluster, a job may not inherit the environment of the submitting shell; without this
+    check it could fall back to the demo key and remap UIDs with a public key.
+    """
+    key = load_key(allow_demo_key=allow_demo_key)
+    if key_fingerprint(key) != fingerprint:
+        raise ConfigError(
+            f"this job's pseudonymisation key (from {key.source.split(':')[0]}) is not the key "
+            f"the workflow was started with: pass {KEY_ENV} or {KEY_FILE_ENV} to every job "
+            "(e.g. the Slurm profile's envvars)"
+        )
+    return key

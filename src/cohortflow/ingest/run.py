@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ import nibabel as nib
 import numpy as np
 
 from cohortflow import __version__
-from cohortflow.errors import InputError
+from cohortflow.errors import DicomError, InputError
 from cohortflow.ingest import dicom_series, dicom_volume
-from cohortflow.ingest.deidentify import find_phi, identifying_values
+from cohortflow.ingest.deidentify import find_phi
 from cohortflow.ingest.nifti_input import (
     find_bids_image,
     is_nifti_path,
@@ -31,10 +30,6 @@ from cohortflow.ingest.nifti_input import (
 )
 from cohortflow.ingest.pseudonym import PseudonymKey, remap_uid
 from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
-
-#: Characters allowed in a series description copied to the sidecar: protocol names are
-#: built from these; anything else (commas, digits-only dates...) hints at free text.
-SAFE_DESCRIPTION = re.compile(r"^[A-Za-z0-9 _\-+*.()/\\#:]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,7 @@ def ingest_subject(
             sidecar = _nifti_sidecar(path, image, fields)
             phi = nifti_header_text(path)
     except InputError as exc:
-        raise exc.with_subject(who) from None
+        raise _relative_to_source(exc, source, sheet_row).with_subject(who) from None
     sidecar.update(
         {
             "Subject": subject,
@@ -136,18 +131,17 @@ def _from_dicom(
     folder: Path, key: PseudonymKey, settings: IngestSettings, log: logging.Logger
 ) -> tuple[nib.Nifti1Image, dict, set[str]]:
     discovery = dicom_series.discover_series(folder, logger=log)
+    _refuse_unreadable(discovery)
     rules = dicom_series.RoleRules.from_mapping(settings.role_rules)
     series, candidates = dicom_series.select_series(
         discovery, settings.target_role, rules, on_multiple=settings.on_multiple
     )
     volume = dicom_volume.read_volume(series, irregular=settings.irregular_slices)
     for note in volume.notes:
-        log.warning("%s: %s", folder, note)
+        log.warning("%s", note.replace(str(folder), "<source>"))
     image = dicom_volume.volume_to_nifti(volume)
     header = series.header
-    # File-meta values name the writing software (e.g. "PYDICOM 3.0.2"), not the patient.
-    meta = {str(e.value) for e in getattr(header, "file_meta", [])}
-    phi = {v for v in identifying_values(header, keep_descriptions=True) if len(v) >= 4} - meta
+    phi = series.identifying_values
     role, reason = dicom_series.classify_role(series, rules)
     zooms = [round(float(z), 6) for z in image.header.get_zooms()[:3]]
     sidecar: dict[str, Any] = {
@@ -164,19 +158,21 @@ def _from_dicom(
         "FlipAngle": series.flip_angle,
         "ScanningSequence": list(series.scanning_sequence),
         "SequenceVariant": list(series.sequence_variant),
-        "SequenceName": _safe_text(series.sequence_name, phi),
+        "SequenceName": dicom_series.safe_text(series.sequence_name, phi),
         "MRAcquisitionType": _str_or_none(header.get("MRAcquisitionType")),
         "PatientPosition": _str_or_none(header.get("PatientPosition")),
-        "SeriesDescription": _safe_text(series.description, phi),
+        "SeriesDescription": dicom_series.safe_text(series.description, phi),
         "SeriesNumber": series.series_number,
-        "StudyInstanceUID": remap_uid(key, str(header.StudyInstanceUID)),
+        "StudyInstanceUID": (
+            remap_uid(key, str(header.StudyInstanceUID)) if header.get("StudyInstanceUID") else None
+        ),
         "SeriesInstanceUID": remap_uid(key, series.series_uid),
         "SOPClassUID": _str_or_none(header.get("SOPClassUID")),
         "NumberOfInstances": len(series.files),
         "VoxelSize": zooms,
         "ImageShape": list(image.shape),
         "SeriesCandidates": [
-            {k: (_safe_text(v, phi) if k == "description" else v) for k, v in c.items()}
+            {k: (dicom_series.safe_text(v, phi) if k == "description" else v) for k, v in c.items()}
             for c in candidates
         ],
         "Notes": list(volume.notes),
@@ -184,6 +180,36 @@ def _from_dicom(
         "InputSHA256": _files_digest(series.files),
     }
     return image, sidecar, phi
+
+
+def _relative_to_source(exc: InputError, source: Path, sheet_row: int) -> InputError:
+    """Name files relative to the sheet row's source, never by their full path.
+
+    Source folders are often named after the patient; a log that pairs the pseudonym with
+    such a path would undo the pseudonymisation. ``<source of sample sheet row 7>/series5/IM3``
+    tells the user exactly where to look, with the sheet in hand.
+    """
+    anchor = f"<source of sample sheet row {sheet_row}>"
+    if exc.path is not None:
+        path = Path(exc.path)
+        try:
+            rel = path.relative_to(source)
+            exc.path = anchor if rel == Path() else f"{anchor}/{rel.as_posix()}"
+        except ValueError:
+            exc.path = f"{anchor} (a file outside it)"
+    exc.reason = exc.reason.replace(str(source), anchor)
+    exc.args = (exc._message(),)
+    return exc
+
+
+def _refuse_unreadable(discovery: dicom_series.Discovery) -> None:
+    """A damaged DICOM file fails the subject: it may be a slice of the chosen series (an end
+    slice would not even leave a gap), and a volume one slice short is a silent error."""
+    if discovery.unreadable:
+        path, reason = discovery.unreadable[0]
+        more = len(discovery.unreadable) - 1
+        extra = f" (and {more} more unreadable file(s))" if more else ""
+        raise DicomError(path, f"unreadable DICOM file, possibly truncated: {reason}{extra}")
 
 
 def _nifti_sidecar(path: Path, image: nib.Nifti1Image, fields: dict) -> dict:
@@ -211,9 +237,9 @@ def _write_outputs(
     phi: set[str],
     who: str,
 ) -> None:
-    import json
-
-    text = json.dumps(sidecar, sort_keys=True)
+    # Values only: the keys are ours (a key such as "MRAcquisitionType" would match a
+    # header value "ACQUISITION").
+    text = "\n".join(_values(sidecar))
     header_bytes = image.header.binaryblock
     leaks = find_phi(text, phi) + find_phi(header_bytes, phi)
     if leaks:
@@ -232,16 +258,13 @@ def _write_outputs(
         raise
 
 
-def _safe_text(value: Any, phi: set[str]) -> str | None:
-    """A description copied only when it looks like a protocol name and holds no PHI."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    if not SAFE_DESCRIPTION.match(text) or find_phi(text, phi):
-        return "[removed: free text]"
-    return text
+def _values(data: Any) -> list[str]:
+    """Every leaf value of a JSON-like structure, as text."""
+    if isinstance(data, dict):
+        return [v for item in data.values() for v in _values(item)]
+    if isinstance(data, list | tuple):
+        return [v for item in data for v in _values(item)]
+    return [] if data is None else [str(data)]
 
 
 def _seconds(ms: float | None) -> float | None:
@@ -290,20 +313,17 @@ def export_deidentified_dicom(
         if source_kind(source) != "dicom":
             raise InputError(source, "DICOM export needs a DICOM source")
         discovery = dicom_series.discover_series(source, logger=log)
+        _refuse_unreadable(discovery)
         rules = dicom_series.RoleRules.from_mapping(settings.role_rules)
         series, _ = dicom_series.select_series(
             discovery, settings.target_role, rules, on_multiple=settings.on_multiple
         )
         with atomic_output_dir(out_dir) as tmp:
             for number, path in enumerate(dicom_volume.files_in_slice_order(series), start=1):
-                deidentify_file(
-                    path,
-                    tmp / f"{number:04d}.dcm",
-                    key,
-                    subject_label=subject,
-                    keep_descriptions=True,
-                )
+                # Strict Basic profile: descriptions are removed, since cleaning them would be
+                # the Clean Descriptors Option, which we do not claim.
+                deidentify_file(path, tmp / f"{number:04d}.dcm", key, subject_label=subject)
     except InputError as exc:
-        raise exc.with_subject(who) from None
-    log.info("%s: wrote %d de-identified DICOM files to %s", who, len(series.files), out_dir)
+        raise _relative_to_source(exc, source, sheet_row).with_subject(who) from None
+    log.info("%s: wrote %d de-identified DICOM files", who, len(series.files))
     return len(series.files)
