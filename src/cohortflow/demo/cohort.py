@@ -27,6 +27,8 @@ from cohortflow.demo.scanners import PROFILES, ScannerProfile, Sequence
 from cohortflow.io.atomic import atomic_output_dir
 
 DEMO_ROOT = "resources/demo"
+#: Centre of the field of view in subject coordinates (RAS, mm from the head model's centre).
+FOV_CENTRE_MM = np.array([0.0, 10.0, 0.0])
 SHEET_COLUMNS = ("subject", "session", "source", "label", "dataset", "protocol")
 
 # Fake but realistic identities: the ingest PHI test looks for every one of these strings.
@@ -354,7 +356,9 @@ def simulate_subject(
     lesion = make_lesions(model, rng) if subject.lesions else np.zeros_like(model.wm)
     centre = model.affine[:3, :3] @ (np.asarray(model.wm.shape) / 2) + model.affine[:3, 3]
     pose = random_pose(rng, centre)
-    geometry = acquisition_geometry(profile, rng.uniform(-5, 5, size=3))
+    # Radiographers centre the field of view a little in front of the head's centre, so that
+    # the face (the defacing target) is inside it.
+    geometry = acquisition_geometry(profile, FOV_CENTRE_MM + rng.uniform(-5, 5, size=3))
     phi = planted_phi(subject, index)
     grid = sampling_grid(geometry, pose, model)
     lesion_grid = _sample(lesion, grid).reshape(grid.shape)
