@@ -4,10 +4,11 @@
 * the pydeface wheel ships a whole-head T1 template with a face (``mean_reg2mean``) and its
   face mask (1 = keep, 0 = face).
 
-The MNI brain maps are carried into the head template's space with a masked affine
-registration (antspyx), so every model map lives on the head template's 1 mm grid ("model
-space"). The demo subjects are that model seen through a random pose, a smooth deformation and a
-simulated scanner. The MNI -> model affine is kept, so the true subject -> MNI mapping is known.
+The MNI brain maps are carried into the head template's space with a masked similarity
+registration (SimpleITK, deterministic), so every model map lives on the head template's 1 mm
+grid ("model space"). The demo subjects are that model seen through a random pose, a smooth
+deformation and a simulated scanner. The MNI -> model transform is kept, so the true subject ->
+MNI mapping is known.
 """
 
 from __future__ import annotations
@@ -59,66 +60,116 @@ class HeadModel:
         return np.clip(self.gm + self.wm + self.csf, 0.0, 1.0)
 
 
-def _ants_affine_to_world_matrix(mat_path: str) -> np.ndarray:
-    """ITK affine file (LPS, fixed -> moving points) as a 4x4 RAS point matrix fixed -> moving."""
-    import ants
+_LPS = np.diag([-1.0, -1.0, 1.0])
 
-    tx = ants.read_transform(mat_path)
-    params = np.asarray(tx.parameters, dtype=float)
-    centre = np.asarray(tx.fixed_parameters, dtype=float)
-    a = params[:9].reshape(3, 3)
-    t = params[9:12]
+
+def _sitk_image(data: np.ndarray, affine: np.ndarray):
+    """A SimpleITK image with exactly the geometry of a nibabel (RAS) array and affine."""
+    import SimpleITK as sitk  # noqa: N813 (the library's usual name)
+
+    img = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0), dtype=np.float32))
+    lps = _LPS @ affine[:3, :3]
+    spacing = np.linalg.norm(lps, axis=0)
+    img.SetSpacing(spacing.tolist())
+    img.SetDirection((lps / spacing).flatten().tolist())
+    img.SetOrigin((_LPS @ affine[:3, 3]).tolist())
+    return img
+
+
+def register_mni_to_head(
+    head: np.ndarray, head_affine: np.ndarray, mni_t1: np.ndarray, mni_affine: np.ndarray
+) -> np.ndarray:
+    """Similarity MNI brain -> head template; returns the 4x4 RAS point map model -> MNI.
+
+    Registering a brain-only image to a whole head pulls the brain onto the scalp, so Mattes
+    mutual information is computed only inside the brain region of the world-space overlap
+    (already close), dilated by one 2 mm voxel. antspyx was tried first: its random point
+    sampling gave a different transform on every run despite a fixed seed.
+    """
+    import SimpleITK as sitk  # noqa: N813 (the library's usual name)
+
+    fixed = sitk.BinShrink(_sitk_image(head, head_affine), [2, 2, 2])
+    moving = sitk.BinShrink(_sitk_image(mni_t1, mni_affine), [2, 2, 2])
+    brain = sitk.Cast(moving > 0, sitk.sitkUInt8)
+    region = sitk.Resample(brain, fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    region = sitk.BinaryDilate(region, [1, 1, 1])
+
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.Execute(region)
+    # A similarity transform (rotation, translation, one scale): head size differs, brain shape
+    # barely; a full affine let the brain stretch into the scalp.
+    initial = sitk.Similarity3DTransform()
+    initial.SetCenter(stats.GetCentroid(1))
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    # Regular sampling with a fixed seed on one thread: the same points, the same sums and
+    # the same result on every run (random sampling or several threads would not be).
+    method.SetMetricSamplingStrategy(method.REGULAR)
+    method.SetMetricSamplingPercentage(0.3, 20251123)
+    method.SetMetricFixedMask(region)
+    method.SetInterpolator(sitk.sitkLinear)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=2.0, minStep=1e-4, numberOfIterations=300, gradientMagnitudeTolerance=1e-8
+    )
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetShrinkFactorsPerLevel([2, 1])
+    method.SetSmoothingSigmasPerLevel([2.0, 0.0])
+    method.SetInitialTransform(initial, inPlace=False)
+    method.SetNumberOfThreads(1)
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # the metric threads on its own
+    try:
+        result = sitk.CompositeTransform(method.Execute(fixed, moving)).GetNthTransform(0)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    similarity = sitk.Similarity3DTransform(result)
+    a = np.asarray(similarity.GetMatrix()).reshape(3, 3)
+    centre = np.asarray(similarity.GetCenter())
     lps = np.eye(4)
     lps[:3, :3] = a
-    lps[:3, 3] = t + centre - a @ centre
+    lps[:3, 3] = np.asarray(similarity.GetTranslation()) + centre - a @ centre
     flip = np.diag([-1.0, -1.0, 1.0, 1.0])
     return flip @ lps @ flip
 
 
-def build_head_model(out_dir: Path, *, seed: int = 1) -> None:
-    """Register the MNI brain into the head template and write the model maps (atomic folder)."""
-    import ants
+def _resample(
+    data: np.ndarray,
+    affine: np.ndarray,
+    shape: tuple,
+    target_affine: np.ndarray,
+    target_to_source: np.ndarray,
+) -> np.ndarray:
+    """Linear resampling of ``data`` onto a grid, through a RAS point map target -> source."""
+    vox_map = np.linalg.inv(affine) @ target_to_source @ target_affine
+    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
+    coords = vox_map[:3, :3].astype(np.float32) @ ijk + vox_map[:3, 3:4].astype(np.float32)
+    out = ndimage.map_coordinates(data.astype(np.float32), coords, order=1, cval=0.0)
+    return out.reshape(shape)
 
+
+def build_head_model(out_dir: Path) -> None:
+    """Register the MNI brain into the head template and write the model maps (atomic folder)."""
     paths = packaged_data_paths()
-    head_img = ants.image_read(str(paths["head"]))
-    mni_t1 = ants.image_read(str(paths["mni_t1"]))
-    # Registering a brain-only image to a whole head pulls the brain onto the scalp; restricting
-    # the metric to a dilated brain-sized region around the world-coordinate overlap avoids it.
-    head2 = ants.resample_image(head_img, (2, 2, 2), False, 0)
-    mni2 = ants.resample_image(mni_t1, (2, 2, 2), False, 0)
-    region = ants.resample_image_to_target(
-        ants.threshold_image(mni2, 1, 1e9), head2, interp_type="nearestNeighbor"
+    head_nii = nib.load(paths["head"])
+    head = np.asarray(head_nii.dataobj, dtype=np.float32)
+    affine = head_nii.affine
+    mni = {key: nib.load(paths[key]) for key in ("mni_t1", "mni_gm", "mni_wm")}
+    mni_affine = mni["mni_t1"].affine
+    model_to_mni = register_mni_to_head(
+        head, affine, np.asarray(mni["mni_t1"].dataobj, dtype=np.float32), mni_affine
     )
-    region = ants.iMath(region, "MD", 4)
-    reg = ants.registration(
-        fixed=head2,
-        moving=mni2,
-        type_of_transform="Affine",
-        aff_metric="mattes",
-        mask=region,
-        initial_transform="identity",
-        random_seed=seed,
-    )
-    # fwdtransforms map fixed (model) points to moving (MNI) points.
-    model_to_mni = _ants_affine_to_world_matrix(reg["fwdtransforms"][0])
 
     def to_model(key: str) -> np.ndarray:
-        img = ants.image_read(str(paths[key]))
-        warped = ants.apply_transforms(
-            fixed=head_img, moving=img, transformlist=reg["fwdtransforms"], interpolator="linear"
-        )
-        return warped.numpy().astype(np.float32)
+        data = np.asarray(mni[key].dataobj, dtype=np.float32)
+        return _resample(data, mni_affine, head.shape, affine, model_to_mni)
 
     t1 = to_model("mni_t1")
     gm = np.clip(to_model("mni_gm") / 255.0, 0, 1)
     wm = np.clip(to_model("mni_wm") / 255.0, 0, 1)
     brain = np.clip(t1 / max(float(t1.max()), 1.0) * 8.0, 0, 1)  # soft intracranial mask
     csf = np.clip(brain - gm - wm, 0, 1)
-    head_nii = nib.load(paths["head"])
-    head = np.asarray(head_nii.dataobj, dtype=np.float32)
-    head /= np.percentile(head[head > 0], 99.5)
+    head = head / np.percentile(head[head > 0], 99.5)
     face = np.asarray(nib.load(paths["facemask"]).dataobj, dtype=np.float32)
-    affine = head_nii.affine
     maps = {
         "gm": gm,
         "wm": wm,
