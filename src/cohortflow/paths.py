@@ -8,8 +8,6 @@ from __future__ import annotations
 
 RESULTS = "results"
 LOGS = "logs"
-BENCHMARKS = "benchmarks"
-RESOURCES = "resources"
 
 
 def bids(
@@ -43,7 +41,3 @@ def subject_log(stage: str, step: str, *, subject: str, session: str | None) -> 
     ses = f"_ses-{session}" if session is not None else ""
     return f"{LOGS}/{stage}/sub-{subject}{ses}_{step}.log"
 
-
-def cohort_path(stage: str, name: str, root: str = RESULTS) -> str:
-    """Cohort-level outputs: ``results/{stage}/{name}``."""
-    return f"{root}/{stage}/{name}"

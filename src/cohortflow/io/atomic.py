@@ -80,12 +80,3 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
             h.update(block)
     return h.hexdigest()
 
-
-def sha256_tree(root: Path | str) -> str:
-    """Checksum of a folder: relative paths and contents of every file, in sorted order."""
-    root = Path(root)
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(sha256_file(path).encode() + b"\0")
-    return h.hexdigest()
