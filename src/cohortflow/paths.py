@@ -40,4 +40,3 @@ def subject_log(stage: str, step: str, *, subject: str, session: str | None) -> 
     """``logs/{stage}/sub-X_ses-Y_{step}.log``: one log per job."""
     ses = f"_ses-{session}" if session is not None else ""
     return f"{LOGS}/{stage}/sub-{subject}{ses}_{step}.log"
-
