@@ -146,3 +146,19 @@ def test_bids_source_errors(tmp_path):
         _ingest(tmp_path, root, subject_id="P01")
     with pytest.raises(InputError, match="no folder sub-P02"):
         _ingest(tmp_path, root, subject_id="P02")
+
+
+def test_atomic_writes_leave_nothing_and_clear_stale_temporaries(tmp_path):
+    from cohortflow.io.atomic import atomic_output_file
+
+    target = tmp_path / "x.nii.gz"
+    stale = tmp_path / ".x.nii.gz.abc123.tmp.nii.gz"  # left by a killed job
+    stale.write_text("half")
+    with pytest.raises(RuntimeError), atomic_output_file(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("killed mid-write")
+    assert not target.exists() and not stale.exists()
+    assert list(tmp_path.iterdir()) == []
+    with atomic_output_file(target) as tmp:
+        tmp.write_text("complete")
+    assert target.read_text() == "complete" and len(list(tmp_path.iterdir())) == 1

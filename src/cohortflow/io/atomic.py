@@ -7,6 +7,7 @@ output that Snakemake or a person could mistake for a result.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -31,6 +32,9 @@ def atomic_output_file(target: Path | str) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     # Keep the full suffix (e.g. ".nii.gz") so writers that infer the format from it work.
     suffix = "".join(target.suffixes)
+    # A job killed outright (SIGKILL, node failure) cannot clean up; its leftovers go now.
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp{glob.escape(suffix)}"):
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent
     )
