@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from cohortflow.errors import ConfigError
+from cohortflow.ingest.nifti_input import is_bids_dataset
 from cohortflow.ingest.pseudonym import PseudonymKey, make_subject_map
 
 DEMO_MRI_RAW = re.compile(r"^resources/demo/mri/(?P<demo>[A-Za-z0-9]+)/raw(/.*)?$")
@@ -83,12 +84,11 @@ class Cohort:
         path = Path(row.source)
         if row.demo_subject:
             return path.name == "dicom"
-        return path.is_dir() and not (path / "dataset_description.json").is_file()
+        return path.is_dir() and not is_bids_dataset(path)
 
     def bids_subject(self, subject: str, session: str) -> str | None:
         row = self.row(subject, session)
-        is_bids = (Path(row.source) / "dataset_description.json").is_file()
-        return row.subject_id if is_bids else None
+        return row.subject_id if is_bids_dataset(Path(row.source)) else None
 
     def source_input(self, subject: str, session: str) -> list[str]:
         """What Snakemake must track for this subject's source.

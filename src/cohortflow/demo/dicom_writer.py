@@ -7,6 +7,7 @@ ingest stage is exercised the way real data would exercise it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +55,6 @@ class SeriesGeometry:
 
 
 def _uid(*parts: object) -> str:
-    import hashlib
-
     digest = int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:12], "big")
     return (_UID_ROOT + str(digest))[:64]
 

@@ -29,6 +29,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from cohortflow.errors import ConfigError, DicomError, SeriesSelectionError
+from cohortflow.ingest.deidentify import find_phi, identifying_values
 
 ROLES = ("FLAIR", "T1w", "T2w", "other")
 TARGET_ROLES = ROLES[:-1]  # "other" is never a target
@@ -126,8 +127,6 @@ def safe_text(value: object, identifying: set[str] | frozenset[str] = frozenset(
     into them. A text passes only if it looks like a protocol name (restricted characters, no
     dates or long numbers) and contains none of the header's identifying values.
     """
-    from cohortflow.ingest.deidentify import find_phi
-
     text = str(value or "").strip()
     if not text:
         return ""
@@ -172,8 +171,6 @@ class DicomSeries:
     @property
     def identifying_values(self) -> set[str]:
         """Identifying header values (PS3.15), minus the writer's file-meta strings."""
-        from cohortflow.ingest.deidentify import identifying_values
-
         meta = {str(e.value) for e in getattr(self.header, "file_meta", [])}
         found = identifying_values(self.header, keep_descriptions=True) - meta
         return {v for v in found if len(v) >= 4}

@@ -34,6 +34,11 @@ BIDS_SIDECAR_KEYS = (
 )
 
 
+def is_bids_dataset(path: Path) -> bool:
+    """A BIDS dataset is a folder with dataset_description.json at its top."""
+    return (Path(path) / "dataset_description.json").is_file()
+
+
 def is_nifti_path(path: Path) -> bool:
     return path.name.endswith(NIFTI_SUFFIXES)
 

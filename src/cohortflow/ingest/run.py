@@ -24,6 +24,7 @@ from cohortflow.ingest import dicom_series, dicom_volume
 from cohortflow.ingest.deidentify import find_phi
 from cohortflow.ingest.nifti_input import (
     find_bids_image,
+    is_bids_dataset,
     is_nifti_path,
     load_nifti_3d,
     nifti_header_text,
@@ -61,7 +62,7 @@ def source_kind(source: Path) -> str:
             "source is a file but not a NIfTI (.nii/.nii.gz); give a "
             "DICOM folder, a NIfTI file or a BIDS dataset",
         )
-    if (source / "dataset_description.json").is_file():
+    if is_bids_dataset(source):
         return "bids"
     return "dicom"
 
