@@ -49,7 +49,10 @@ class WorkflowRun:
     returncode: int
     output: str
     good: dict[str, str]  # sheet subject -> pseudonym
-    bad: dict[str, tuple[str, str]]  # sheet subject -> (pseudonym, source)
+    bad: dict[str, tuple[str, str]]  # failure mode -> (pseudonym, source)
+    step3_returncode: int = 0
+    step3_output: str = ""
+    flagged: dict[str, str] | None = None  # failure mode -> pseudonym (QC must flag these)
 
 
 def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
@@ -130,6 +133,46 @@ def _make_bad_inputs(work: Path) -> dict[str, str]:
     return sources
 
 
+def _make_preprocess_inputs(work: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """NIfTI sources that ingest accepts but preprocessing must refuse or flag.
+
+    Returns (flagged, refused): the first complete the pipeline and must be flagged in the
+    cohort QC table; the second fail their preprocessing job with a clear message.
+    """
+    import nibabel as nib
+
+    bad = work / "bad_preprocess"
+    bad.mkdir(parents=True)
+    rng = np.random.default_rng(7)
+
+    def save(name, data, affine):
+        path = bad / f"{name}.nii.gz"
+        nib.save(nib.Nifti1Image(np.asarray(data, np.float32), affine), path)
+        return str(path)
+
+    flagged, refused = {}, {}
+    # Not a brain: a noisy ellipsoid the size of a head.
+    idx = np.indices((150, 180, 150)).astype(np.float32)
+    centre = np.array([75, 90, 75], np.float32)[:, None, None, None]
+    r = np.sqrt((((idx - centre) / np.array([60, 75, 60])[:, None, None, None]) ** 2).sum(0))
+    blob = (r < 1) * 400.0 + rng.normal(0, 80, r.shape) * (r < 1)
+    flagged["not_brain"] = save("not_brain", np.clip(blob, 0, None), np.diag([1.2, 1.2, 1.2, 1]))
+    # A real head, upside down: the affine of a demo FLAIR turned 180 degrees about L-R.
+    demo = nib.load(work / "resources" / "demo" / "mri" / "demo04" / "raw" / "FLAIR.nii.gz")
+    flip = np.diag([1.0, -1.0, -1.0, 1.0])
+    flagged["upside_down"] = save("upside_down", demo.get_fdata(), flip @ demo.affine)
+
+    refused["constant"] = save("constant", np.zeros((96, 96, 60)), np.diag([2.0, 2.0, 2.0, 1]))
+    slab = np.zeros((256, 256, 2))
+    slab[60:200, 50:210] = 300.0
+    refused["two_slices"] = save("two_slices", slab, np.diag([1.0, 1.0, 5.0, 1]))
+    nan = demo.get_fdata().astype(np.float32)
+    nan[40:50, 40:50, 10] = np.nan
+    nan[60, 60, 12] = np.inf
+    refused["nan"] = save("nan", nan, demo.affine)  # ingest refuses this one
+    return flagged, refused
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> WorkflowRun:
     """The demo (4 subjects) plus one subject per bad-input mode, run with --keep-going.
@@ -150,22 +193,33 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     config.write_text(
         f"samples: samples.tsv\ndemo:\n  n_subjects: {DEMO_SUBJECTS}\n  genotypes: false\n"
         "pseudonymise:\n  allow_demo_key: false\ningest:\n  export_dicom: true\n"
+        "preprocess:\n  keep_transforms: true\n"
     )
     step1 = snakemake(
         REPO, work, "--configfile", str(config), "--until", "demo_mri_subject", env=env
     )
     assert step1.returncode == 0, step1.stdout + step1.stderr
-    bad_sources = _make_bad_inputs(work)
+    flagged, refused = _make_preprocess_inputs(work)
+    bad_sources = {**_make_bad_inputs(work), **refused}
+    # Flagged subjects come first so that their sheet rows stay the same in step 3.
     rows = [
-        f"bad{name.replace('_', '')}\t01\t{src}\t\tbad\tbad" for name, src in bad_sources.items()
+        f"bad{name.replace('_', '')}\t01\t{src}\t\tbad\tbad"
+        for name, src in {**flagged, **bad_sources}.items()
     ]
     (work / "samples.tsv").write_text(sheet + "\n".join(rows) + "\n")
     step2 = snakemake(REPO, work, "--configfile", str(config), "--keep-going", env=env)
+    # Step 3: without the subjects that cannot be processed, the cohort QC table is made
+    # (a cohort-level step waits for every subject in the sheet).
+    (work / "samples.tsv").write_text(sheet + "\n".join(rows[: len(flagged)]) + "\n")
+    step3 = snakemake(REPO, work, "--configfile", str(config), env=env)
     key = PseudonymKey(TEST_KEY.encode(), "env")
     return WorkflowRun(
         workdir=work,
         returncode=step2.returncode,
         output=step2.stdout + step2.stderr,
+        step3_returncode=step3.returncode,
+        step3_output=step3.stdout + step3.stderr,
+        flagged={name: subject_label(key, f"bad{name.replace('_', '')}") for name in flagged},
         good={s.subject: subject_label(key, s.subject) for s in subjects},
         bad={
             name: (subject_label(key, f"bad{name.replace('_', '')}"), src)

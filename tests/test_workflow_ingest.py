@@ -25,6 +25,7 @@ BAD_REASONS = {
     "not_image": r"not a readable NIfTI",
     "four_d": r"expected a 3D image, found 4D",
     "missing_path": r"does not exist",
+    "nan": r"NaN or infinite",
 }
 
 

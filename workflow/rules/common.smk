@@ -6,6 +6,7 @@ from cohortflow.config import read_sample_sheet, validate_config
 from cohortflow.ingest.dicom_series import RoleRules
 from cohortflow.ingest.pseudonym import key_fingerprint, load_key
 from cohortflow.paths import bids, subject_log
+from cohortflow.preprocess.templates import TEMPLATE_FILES, space_label
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 
@@ -70,9 +71,79 @@ def get_final_output():
                 targets.append(deidentified_dicom(row.label, row.session))
     if config["demo"]["genotypes"]:
         targets.extend(get_demo_genotypes())
+    if config["stages"]["preprocess"]:
+        targets.append("results/preprocess/qc.tsv")
+        for row in COHORT.rows:
+            ids = {"subject": row.label, "session": row.session}
+            targets.append(preprocessed("preproc", **ids))
+            if config["stages"]["wm_clusters"]:
+                targets.append(clustered("wmcluster", **ids))
     return targets
 
 
 def get_bids_subject(wildcards):
     """The sheet's subject ID, passed on only for BIDS sources (which are named by it)."""
     return COHORT.bids_subject(wildcards.subject, wildcards.session)
+
+
+# ---------------------------------------------------------------- preprocessing / WM clusters
+SPACE = space_label(config["preprocess"]["template"])
+TEMPLATE = {
+    name: f"resources/templates/{SPACE}/{name}.nii.gz" for name in TEMPLATE_FILES
+}
+TEMPLATE_RECORD = f"resources/templates/{SPACE}/template.json"
+N_CLUSTERS = config["wm_clusters"]["n_clusters"]
+
+
+def preprocessed(desc, ext=".nii.gz", space=SPACE, suffix=None, datatype="anat", **ids):
+    return bids(
+        "preprocess",
+        subject=ids.get("subject", "{subject}"),
+        session=ids.get("session", "{session}"),
+        space=space,
+        desc=desc,
+        suffix=suffix or ROLE,
+        ext=ext,
+        datatype=datatype,
+    )
+
+
+def clustered(desc, ext=".nii.gz", suffix="probseg", datatype="anat", **ids):
+    return bids(
+        "wm_clusters",
+        subject=ids.get("subject", "{subject}"),
+        session=ids.get("session", "{session}"),
+        space=SPACE,
+        desc=desc,
+        suffix=suffix,
+        ext=ext,
+        datatype=datatype,
+    )
+
+
+def registration_transform():
+    # The composed displacement field is kept only when the config asks for it.
+    path = preprocessed(
+        None, suffix=f"from-{ROLE}_to-{SPACE}_mode-image_xfm", space=None
+    )
+    return path if config["preprocess"]["keep_transforms"] else temp(path)
+
+
+def registration_runtime(wildcards, attempt):
+    minutes = {"fast": 30, "heteromri": 240}[config["preprocess"]["preset"]]
+    return minutes * attempt
+
+
+def get_preprocess_qc_inputs(wildcards):
+    """The one-row metric tables of every subject, for the cohort QC table."""
+    files = []
+    for row in COHORT.rows:
+        ids = {"subject": row.label, "session": row.session}
+        files.append(
+            preprocessed("registration", ".tsv", suffix="qc", datatype="figures", **ids)
+        )
+        if config["stages"]["wm_clusters"]:
+            files.append(
+                clustered("clusters", ".tsv", suffix="qc", datatype="figures", **ids)
+            )
+    return files

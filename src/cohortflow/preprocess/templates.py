@@ -1,0 +1,231 @@
+"""The registration target: a 1 mm MNI ICBM152 2009 template with its white-matter map.
+
+Three sources, chosen in config (``preprocess.template.source``):
+
+* ``nilearn`` (default, offline): the MNI ICBM152 2009a symmetric T1 template (brain only)
+  and its WM probability map that nilearn ships inside its wheel. Space
+  ``MNI152NLin2009aSym``.
+* ``templateflow``: the template HeteroMRI registered to, MNI152NLin2009cAsym at 1 mm with
+  the T2w image (``image_suffix`` configurable), ``label-WM_probseg`` and ``desc-brain_mask``.
+  Files are taken from the TemplateFlow cache (``$TEMPLATEFLOW_HOME``, default
+  ``~/.cache/templateflow``); when missing and the ``templateflow`` package is installed it
+  downloads them (needs internet). Offline without a cache this is a clear error.
+* ``files``: any template given as paths (image, WM probability map in [0, 1] or 0..255,
+  optional brain mask), with a space label.
+
+:func:`prepare_template` writes the chosen maps once per run into ``resources/templates/``
+(float32 template, WM probability in [0, 1], brain mask, WM reference mask) with a JSON record
+of where each came from and its SHA-256, so every later step and the provenance name the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from cohortflow.errors import ConfigError, InputError
+from cohortflow.io.atomic import sha256_file, write_json
+from cohortflow.io.nifti import MNI_CODE, write_nifti
+
+TEMPLATE_FILES = ("template", "wm_probseg", "brain_mask", "wm_reference")
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    space: str
+    image: Path
+    wm_probseg: Path
+    brain_mask: Path | None
+    description: str
+
+
+def space_label(cfg: dict[str, Any]) -> str:
+    """The BIDS ``space-`` label of the configured template (used in file names)."""
+    source = cfg["source"]
+    if source == "nilearn":
+        return "MNI152NLin2009aSym"
+    if source == "templateflow":
+        return str(cfg["templateflow"]["name"])
+    return str(cfg["files"]["space"])
+
+
+def _nilearn_source() -> TemplateSource:
+    import nilearn
+
+    data = Path(nilearn.__file__).parent / "datasets" / "data"
+    return TemplateSource(
+        space="MNI152NLin2009aSym",
+        image=data / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+        wm_probseg=data / "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+        brain_mask=None,  # the T1 is brain-masked: its support is the mask
+        description=(
+            f"MNI ICBM152 2009a symmetric, 1 mm, T1w (brain) and WM probability map, as shipped "
+            f"by nilearn {_version('nilearn')}"
+        ),
+    )
+
+
+def templateflow_home() -> Path:
+    return Path(os.environ.get("TEMPLATEFLOW_HOME", Path.home() / ".cache" / "templateflow"))
+
+
+def _templateflow_source(cfg: dict[str, Any]) -> TemplateSource:
+    name = cfg["name"]
+    res = int(cfg["resolution"])
+    suffix = cfg["image_suffix"]
+    folder = templateflow_home() / f"tpl-{name}"
+    stem = f"tpl-{name}_res-{res:02d}"
+    wanted = {
+        "image": (folder / f"{stem}_{suffix}.nii.gz", {"suffix": suffix, "desc": None}),
+        "wm_probseg": (
+            folder / f"{stem}_label-WM_probseg.nii.gz",
+            {"label": "WM", "suffix": "probseg"},
+        ),
+        "brain_mask": (
+            folder / f"{stem}_desc-brain_mask.nii.gz",
+            {"desc": "brain", "suffix": "mask"},
+        ),
+    }
+    found: dict[str, Path] = {}
+    for key, (path, query) in wanted.items():
+        if path.is_file():
+            found[key] = path
+            continue
+        try:
+            from templateflow import api as tflow
+        except ImportError:
+            raise ConfigError(
+                f"preprocess.template.source = templateflow: {path} is not in the TemplateFlow "
+                f"cache (TEMPLATEFLOW_HOME={templateflow_home()}) and the templateflow package "
+                "is not installed to fetch it. Install it (pip install templateflow) on a "
+                "machine with internet, pre-fill the cache, or use source: nilearn."
+            ) from None
+        try:
+            got = tflow.get(name, resolution=res, extension=".nii.gz", **query)
+        except Exception as exc:  # network or layout errors: say what was asked for
+            raise ConfigError(
+                f"preprocess.template.source = templateflow: could not get {path.name} "
+                f"({type(exc).__name__}: {exc}); offline, pre-fill TEMPLATEFLOW_HOME or use "
+                "source: nilearn"
+            ) from None
+        got = got[0] if isinstance(got, list) and len(got) == 1 else got
+        if not got or isinstance(got, list):
+            raise ConfigError(f"TemplateFlow has no unique file for {path.name} ({got!r})")
+        found[key] = Path(got)
+    return TemplateSource(
+        space=name,
+        image=found["image"],
+        wm_probseg=found["wm_probseg"],
+        brain_mask=found["brain_mask"],
+        description=f"TemplateFlow {name} res-{res:02d} {suffix}, label-WM probseg, brain mask",
+    )
+
+
+def _files_source(cfg: dict[str, Any]) -> TemplateSource:
+    for key in ("image", "wm_probseg"):
+        if not cfg.get(key):
+            raise ConfigError(f"preprocess.template.files.{key} is required with source: files")
+    mask = cfg.get("brain_mask") or None
+    return TemplateSource(
+        space=str(cfg["space"]),
+        image=Path(cfg["image"]),
+        wm_probseg=Path(cfg["wm_probseg"]),
+        brain_mask=Path(mask) if mask else None,
+        description="user-supplied template files",
+    )
+
+
+def resolve_template(cfg: dict[str, Any]) -> TemplateSource:
+    source = cfg["source"]
+    if source == "nilearn":
+        return _nilearn_source()
+    if source == "templateflow":
+        return _templateflow_source(cfg["templateflow"])
+    if source == "files":
+        return _files_source(cfg["files"])
+    raise ConfigError(f"preprocess.template.source: unknown source {source!r}")
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def _load(path: Path, what: str) -> nib.Nifti1Image:
+    if not path.is_file():
+        raise InputError(path, f"template {what} not found")
+    img = nib.load(path)
+    if len(img.shape) != 3:
+        raise InputError(path, f"template {what} must be 3D, has shape {img.shape}")
+    return img  # type: ignore[return-value]
+
+
+def _save(data: np.ndarray, affine: np.ndarray, target: Path) -> None:
+    write_nifti(target, data, affine, code=MNI_CODE)
+
+
+def prepare_template(
+    cfg: dict[str, Any], outputs: dict[str, Path | str], record: Path | str
+) -> None:
+    """Write template, WM probability, brain mask and WM reference mask, plus their record."""
+    src = resolve_template(cfg)
+    image = _load(src.image, "image")
+    wm_img = _load(src.wm_probseg, "WM probability map")
+    if image.shape != wm_img.shape or not np.allclose(image.affine, wm_img.affine, atol=1e-3):
+        raise InputError(src.wm_probseg, f"WM map grid differs from the template image {src.image}")
+    affine = image.affine
+    t = np.asarray(image.get_fdata(dtype=np.float32))
+    wm = np.asarray(wm_img.get_fdata(dtype=np.float32))
+    if wm.max() > 1.0 + 1e-3:  # stored as 0..255 (nilearn) or percent
+        wm = wm / np.float32(255.0 if wm.max() > 100.0 else 100.0)
+    wm = np.clip(wm, 0.0, 1.0)
+    if src.brain_mask is not None:
+        brain = _load(src.brain_mask, "brain mask").get_fdata() > 0.5
+    else:
+        brain = ndimage.binary_fill_holes(t > 0)
+    ref_cfg = cfg.get("wm_reference") or {}
+    if ref_cfg.get("file"):
+        ref_img = _load(Path(ref_cfg["file"]), "WM reference mask")
+        if ref_img.shape != t.shape:
+            raise InputError(
+                ref_cfg["file"], f"WM reference grid {ref_img.shape} != template {t.shape}"
+            )
+        reference = ref_img.get_fdata() > 0.5
+        ref_desc = f"file {ref_cfg['file']}"
+    else:
+        threshold = float(ref_cfg.get("threshold", 0.5))
+        reference = wm >= threshold
+        ref_desc = f"template WM probability >= {threshold}"
+    _save(t, affine, Path(outputs["template"]))
+    _save(wm, affine, Path(outputs["wm_probseg"]))
+    _save(brain.astype(np.uint8), affine, Path(outputs["brain_mask"]))
+    _save(reference.astype(np.uint8), affine, Path(outputs["wm_reference"]))
+    write_json(
+        record,
+        {
+            "Space": src.space,
+            "Description": src.description,
+            "Source": cfg["source"],
+            "Sources": {
+                "image": {"path": str(src.image), "sha256": sha256_file(src.image)},
+                "wm_probseg": {"path": str(src.wm_probseg), "sha256": sha256_file(src.wm_probseg)},
+                "brain_mask": (
+                    {"path": str(src.brain_mask), "sha256": sha256_file(src.brain_mask)}
+                    if src.brain_mask
+                    else "support of the template image, holes filled"
+                ),
+            },
+            "WMReference": ref_desc,
+            "Shape": list(t.shape),
+            "VoxelSizeMM": [float(z) for z in image.header.get_zooms()[:3]],
+            "Files": {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in outputs.items()},
+        },
+    )
