@@ -61,8 +61,9 @@ def test_clusters_ordered_by_intensity_masked_zero_and_deterministic():
     image, labels = phantom(noise=0.2, seed=1)
     image[:5] = 0.0  # masked out
     a = rfcm(image)
-    b = rfcm(image)
+    b = rfcm(image, threads=3)  # chunked over threads: the same numbers
     assert np.array_equal(a.memberships, b.memberships)
+    assert np.array_equal(a.centroids, b.centroids) and a.iterations == b.iterations
     assert np.all(np.diff(a.centroids) > 0)
     assert np.all(a.memberships[:, :5] == 0)
     inside = image != 0

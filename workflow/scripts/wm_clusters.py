@@ -13,4 +13,5 @@ with job_logging(snakemake.log[0], "wm_clusters"):
         metrics_out=snakemake.output.metrics,
         mosaic_out=snakemake.output.mosaic,
         subject=snakemake.wildcards.subject,
+        threads=snakemake.threads,
     )

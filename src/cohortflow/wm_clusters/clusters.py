@@ -66,6 +66,7 @@ def cluster_white_matter(
     reference: np.ndarray,
     settings: ClusterSettings,
     path: str = "",
+    threads: int = 1,
 ) -> tuple[np.ndarray, RFCMResult, ClusterChoice]:
     if registered.shape != wm_probability.shape or registered.shape != reference.shape:
         raise InputError(
@@ -85,6 +86,7 @@ def cluster_white_matter(
         max_iter=settings.max_iterations,
         tol=settings.tolerance,
         mask_zero=True,
+        threads=threads,
     )
     choice = choose_cluster(result.memberships, reference, settings.membership_threshold)
     return wm_image, result, choice

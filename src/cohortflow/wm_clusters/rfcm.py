@@ -33,7 +33,9 @@ Conventions (documented because results depend on them):
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -78,6 +80,7 @@ def rfcm(
     mask: np.ndarray | None = None,
     mask_zero: bool = True,
     init_memberships: np.ndarray | None = None,
+    threads: int = 1,
 ) -> RFCMResult:
     """Cluster a 2D or 3D image (a 2D image is treated as one slice).
 
@@ -130,6 +133,8 @@ def rfcm(
     for side in (0, 1):
         _power(parts[side], fuzziness, out=powered[side][:, :-1])
     weight = np.float32(beta / 6.0)
+    grid.split(max(1, threads))
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
     centroids = np.zeros(n_clusters, np.float32)
     change = np.inf
     iterations = 0
@@ -139,20 +144,23 @@ def rfcm(
         centroids = (num / np.maximum(den, np.float32(1e-30))).astype(np.float32)
         change = 0.0
         for side in (0, 1):
-            g = ys[side][None] - centroids[:, None]
-            g *= g
-            if beta > 0:
-                near = grid.neighbour_sum(powered[1 - side], side)
-                near -= near.sum(axis=0, keepdims=True)
-                near *= -weight
-                g += near
-            new = _memberships(g, exponent)
-            change = max(change, float(np.abs(new - parts[side]).max()))
-            parts[side] = new
-            _power(new, fuzziness, out=powered[side][:, :-1])
+            # Voxels of one parity are independent given the other parity, so they are
+            # updated in chunks on several threads (NumPy releases the GIL); each voxel's
+            # arithmetic is the same whatever the chunking, so results do not depend on it.
+            chunks = grid.chunks[side]
+            changes = _map(
+                pool,
+                lambda c, side=side, v=centroids: _update(
+                    c, side, grid, parts, powered, ys, v, weight, beta, exponent, fuzziness
+                ),
+                chunks,
+            )
+            change = max(change, *changes)
         if change < tol:
             break
 
+    if pool is not None:
+        pool.shutdown()
     order = np.argsort(centroids, kind="stable")
     flat = np.empty((n_clusters, n_voxels), np.float32)
     flat[:, grid.order[0]] = parts[0]
@@ -169,6 +177,26 @@ def rfcm(
         max_change=change,
         scale=scale,
     )
+
+
+def _map(pool: ThreadPoolExecutor | None, func, items) -> list:
+    return list(pool.map(func, items)) if pool is not None else [func(i) for i in items]
+
+
+def _update(chunk, side, grid, parts, powered, ys, centroids, weight, beta, exponent, q) -> float:
+    """New memberships of one chunk of one parity; returns the largest change there."""
+    g = ys[side][chunk][None] - centroids[:, None]
+    g *= g
+    if beta > 0:
+        near = grid.neighbour_sum(powered[1 - side], side, chunk)
+        near -= near.sum(axis=0, keepdims=True)
+        near *= -weight
+        g += near
+    new = _memberships(g, exponent)
+    change = float(np.abs(new - parts[side][:, chunk]).max()) if new.size else 0.0
+    parts[side][:, chunk] = new
+    _power(new, q, out=powered[side][:, chunk])
+    return change
 
 
 def _power(u: np.ndarray, q: float, out: np.ndarray) -> np.ndarray:
@@ -205,9 +233,14 @@ class _RedBlack:
                     rows.append(np.where(idx < 0, self.sizes[1 - p], idx))
             self.neighbours.append(np.stack(rows))
 
-    def neighbour_sum(self, padded: np.ndarray, side: int) -> np.ndarray:
-        """Sum over each ``side`` voxel's neighbours of the other parity's values.
+    def split(self, n: int) -> None:
+        """Cut each parity into ``n`` contiguous chunks (slices) for parallel updates."""
+        self.chunks = []
+        for size in self.sizes:
+            edges = np.linspace(0, size, n + 1).round().astype(int)
+            self.chunks.append([slice(a, b) for a, b in pairwise(edges)])
 
-        ``padded`` is (C, n_other + 1) with a final column of zeros (outside the mask).
-        """
-        return np.take(padded, self.neighbours[side], axis=1).sum(axis=1)
+    def neighbour_sum(self, padded: np.ndarray, side: int, chunk: slice) -> np.ndarray:
+        """Sum over each ``side`` voxel's neighbours (in ``chunk``) of the other parity's
+        values; ``padded`` is (C, n_other + 1) with a final column of zeros (outside)."""
+        return np.take(padded, self.neighbours[side][:, chunk], axis=1).sum(axis=1)

@@ -27,6 +27,7 @@ def run_wm_clusters(
     metrics_out: Path | str,
     mosaic_out: Path | str | None,
     subject: str,
+    threads: int = 1,
 ) -> dict:
     if len(memberships_out) != settings.n_clusters:
         raise ValueError(
@@ -38,7 +39,7 @@ def run_wm_clusters(
     start = time.perf_counter()
     try:
         wm_image, result, choice = cluster_white_matter(
-            image, wm_prob, reference, settings, path=str(registered)
+            image, wm_prob, reference, settings, path=str(registered), threads=threads
         )
     except InputError as exc:
         raise exc.with_subject(subject) from None
