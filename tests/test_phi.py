@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import struct
 from pathlib import Path
 
 import pydicom
@@ -31,8 +32,27 @@ def _planted_phi(workdir: Path) -> set[str]:
 
 
 def _readable(path: Path) -> bytes:
+    """The bytes of a file that can carry text.
+
+    For a NIfTI that is the header and its extensions (everything before the voxel data:
+    voxel values are numbers, and in 100 MB of floats any 4-letter name turns up by chance);
+    for a PNG its text chunks; for anything else the whole (decompressed) file.
+    """
     data = path.read_bytes()
-    return gzip.decompress(data) if path.name.endswith(".gz") else data
+    if path.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    if path.name.endswith((".nii", ".nii.gz")):
+        vox_offset = int(struct.unpack("<f", data[108:112])[0])
+        return data[: max(vox_offset, 348)]
+    if path.suffix == ".png":
+        chunks, pos = [], 8
+        while pos + 8 <= len(data):
+            length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+            if kind in (b"tEXt", b"iTXt", b"zTXt"):
+                chunks.append(data[pos + 8 : pos + 8 + length])
+            pos += 12 + length
+        return b"\n".join(chunks)
+    return data
 
 
 def _scanned_files(workdir: Path) -> list[Path]:

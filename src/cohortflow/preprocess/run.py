@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -114,7 +115,8 @@ def run_registration(
         wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
         jac = jacobian_determinant(template["template"], result.forward_transform)
         with atomic_output_file(out_transform) as tmp:
-            Path(result.forward_transform).replace(tmp)
+            # shutil.move copies when the temporary folder is on another file system.
+            shutil.move(result.forward_transform, tmp)
     warped = result.warped
     values = {
         "correlation": metrics.correlation(warped, tpl_image, brain),
