@@ -42,7 +42,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     times_all = []
     for path in args.images:
-        image = nib.load(path).get_fdata(dtype=np.float32)
+        # A registered NIfTI, or a .npy array on the template grid (bench/preprocess_presets.py).
+        if path.suffix == ".npy":
+            image = np.load(path).astype(np.float32)
+        else:
+            image = nib.load(path).get_fdata(dtype=np.float32)
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
@@ -51,7 +55,11 @@ def main() -> None:
             )
             times.append(time.perf_counter() - start)
         times_all.append(statistics.median(times))
-        name = path.name.split("_space")[0]
+        name = (
+            path.name.split("_space")[0]
+            if path.suffix != ".npy"
+            else f"{path.parent.parent.name}/{path.parent.name}"
+        )
         print(
             f"| {name} | {int((wm_image != 0).sum())} | {result.iterations} | "
             f"{statistics.median(times):.2f} | {min(times):.2f} | {max(times):.2f} |"
