@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +183,6 @@ def main() -> None:
     from cohortflow.io.nifti import SCANNER_CODE, write_nifti
     from cohortflow.preprocess.n4 import N4Settings, n4_correct
     from cohortflow.preprocess.registration import PRESETS as REG
-    from cohortflow.preprocess.registration import preset_record
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cohortflow-bench-"))
     cases = [(name, *_demo_input(name)) for name in args.demo]
@@ -203,7 +203,7 @@ def main() -> None:
         name, n4_path, preset, pdir, truth = task
         # A finished row is reused when the preset's definition has not changed.
         cached = pdir / "row.json"
-        key = json.dumps(preset_record(REG[preset]), sort_keys=True)
+        key = json.dumps(asdict(REG[preset]), sort_keys=True)
         if cached.is_file():
             saved = json.loads(cached.read_text())
             if saved.get("_preset") == key:

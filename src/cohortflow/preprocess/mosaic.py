@@ -14,7 +14,7 @@ import numpy as np
 from cohortflow.io.atomic import atomic_output_file
 
 
-def _slices(shape: tuple[int, ...], axis: int, n: int, extent: tuple[int, int]) -> list[int]:
+def _slices(n: int, extent: tuple[int, int]) -> list[int]:
     lo, hi = extent
     return [round(x) for x in np.linspace(lo + 0.15 * (hi - lo), hi - 0.15 * (hi - lo), n)]
 
@@ -56,7 +56,7 @@ def write_mosaic(
         support |= overlay > 0
     fig, axes = plt.subplots(3, n_per_axis, figsize=(2.0 * n_per_axis, 6.6), facecolor="black")
     for row, axis in enumerate((2, 1, 0)):  # axial, coronal, sagittal
-        for col, index in enumerate(_slices(image.shape, axis, n_per_axis, _extent(support, axis))):
+        for col, index in enumerate(_slices(n_per_axis, _extent(support, axis))):
             ax = axes[row, col]
             ax.imshow(_cut(image, axis, index), cmap="gray", vmin=0, vmax=vmax or 1.0)
             if overlay is not None:

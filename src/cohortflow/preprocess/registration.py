@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -132,10 +132,6 @@ def cpu_seconds() -> float:
     """CPU time of this process and its threads so far (user + system)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def preset_record(preset: Preset) -> dict:
-    return asdict(preset)
 
 
 def register(

@@ -7,6 +7,7 @@ SHA-256 of its inputs; bad input raises :class:`InputError` naming the subject a
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import shutil
@@ -31,14 +32,6 @@ from cohortflow.preprocess.registration import PRESETS, cpu_seconds, jacobian_de
 
 log = logging.getLogger("cohortflow.preprocess")
 
-REGISTRATION_METRICS = (
-    "correlation",
-    "mutual_information",
-    "jacobian_min",
-    "jacobian_max",
-    "folded_fraction",
-)
-
 
 def software_versions(*names: str) -> dict[str, str]:
     found = {"cohortflow": __version__}
@@ -47,7 +40,7 @@ def software_versions(*names: str) -> dict[str, str]:
     return found
 
 
-def _inputs(paths: dict[str, Path | str]) -> dict[str, dict[str, str]]:
+def input_checksums(paths: dict[str, Path | str]) -> dict[str, dict[str, str]]:
     return {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in paths.items()}
 
 
@@ -73,7 +66,7 @@ def run_n4(
             "Subject": subject,
             "Step": "N4 bias-field correction",
             "N4": record,
-            "Inputs": _inputs({"image": image}),
+            "Inputs": input_checksums({"image": image}),
             "Software": software_versions("SimpleITK", "nibabel", "numpy"),
         },
     )
@@ -101,9 +94,7 @@ def run_registration(
 ) -> dict[str, float]:
     """Register, write the image on the template grid, its transform and its QC metrics."""
     preset = PRESETS[preset_name]
-    data, _ = read_volume(image)
-    if not np.isfinite(data).all() or float(data.max()) <= float(data.min()):
-        raise InputError(image, "not a usable image (constant or non-finite)").with_subject(subject)
+    template_meta = json.loads(Path(template_record).read_text())
     tpl_image, tpl_affine = read_volume(template["template"], "template")
     brain = read_volume(template["brain_mask"], "template brain mask")[0] > 0.5
     with tempfile.TemporaryDirectory(prefix="cohortflow-reg-") as work:
@@ -113,6 +104,8 @@ def run_registration(
         except RuntimeError as exc:
             raise InputError(image, f"registration failed: {exc}").with_subject(subject) from None
         wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+        # Temporary paths differ from run to run; the record keeps the command stable.
+        commands = [" ".join(cmd).replace(work, "<workdir>") for cmd in result.commands]
         jac = jacobian_determinant(template["template"], result.forward_transform)
         with atomic_output_file(out_transform) as tmp:
             # shutil.move copies when the temporary folder is on another file system.
@@ -130,22 +123,22 @@ def run_registration(
         {
             "Subject": subject,
             "Step": "registration to the template",
-            "Space": json_load(template_record)["Space"],
+            "Space": template_meta["Space"],
             "Preset": asdict(preset),
             "Seed": seed,
             "Threads": threads,
             "CPUSeconds": round(cpu, 1),
             "WallSeconds": round(wall, 1),
             "PassWallSeconds": [round(s, 1) for s in result.pass_seconds],
-            "Commands": [_portable(cmd) for cmd in result.commands],
+            "Commands": commands,
             "Transform": {
                 "path": str(out_transform),
                 "meaning": "displacement field on the template grid: template point -> subject "
                 "point (ANTs convention; resample subject images with it as the only transform)",
             },
             "Metrics": values,
-            "Inputs": _inputs({"image": image, **template}),
-            "TemplateRecord": json_load(template_record),
+            "Inputs": input_checksums({"image": image, **template}),
+            "TemplateRecord": template_meta,
             "Software": software_versions("antspyx", "nibabel", "numpy"),
         },
     )
@@ -159,21 +152,6 @@ def run_registration(
         values["folded_fraction"],
     )
     return values
-
-
-def _portable(cmd: list[str]) -> str:
-    """The command line with temporary paths shortened (they differ from run to run)."""
-    text = " ".join(cmd)
-    tmp = tempfile.gettempdir()
-    import re
-
-    return re.sub(re.escape(tmp) + r"/cohortflow-reg-[^/]+/", "<workdir>/", text)
-
-
-def json_load(path: Path | str) -> Any:
-    import json
-
-    return json.loads(Path(path).read_text())
 
 
 def write_metrics_tsv(target: Path | str, subject: str, values: dict[str, Any]) -> None:

@@ -168,10 +168,6 @@ def _load(path: Path, what: str) -> nib.Nifti1Image:
     return img  # type: ignore[return-value]
 
 
-def _save(data: np.ndarray, affine: np.ndarray, target: Path) -> None:
-    write_nifti(target, data, affine, code=MNI_CODE)
-
-
 def prepare_template(
     cfg: dict[str, Any], outputs: dict[str, Path | str], record: Path | str
 ) -> None:
@@ -204,10 +200,13 @@ def prepare_template(
         threshold = float(ref_cfg.get("threshold", 0.5))
         reference = wm >= threshold
         ref_desc = f"template WM probability >= {threshold}"
-    _save(t, affine, Path(outputs["template"]))
-    _save(wm, affine, Path(outputs["wm_probseg"]))
-    _save(brain.astype(np.uint8), affine, Path(outputs["brain_mask"]))
-    _save(reference.astype(np.uint8), affine, Path(outputs["wm_reference"]))
+    for name, data in (
+        ("template", t),
+        ("wm_probseg", wm),
+        ("brain_mask", brain.astype(np.uint8)),
+        ("wm_reference", reference.astype(np.uint8)),
+    ):
+        write_nifti(outputs[name], data, affine, code=MNI_CODE)
     write_json(
         record,
         {

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cohortflow.errors import InputError
-from cohortflow.io.atomic import sha256_file, write_json
+from cohortflow.io.atomic import write_json
 from cohortflow.io.nifti import MNI_CODE, read_volume, write_nifti
-from cohortflow.preprocess.run import software_versions, write_metrics_tsv
+from cohortflow.preprocess.run import input_checksums, software_versions, write_metrics_tsv
 from cohortflow.wm_clusters.clusters import ClusterSettings, cluster_white_matter
 
 log = logging.getLogger("cohortflow.wm_clusters")
@@ -72,10 +72,7 @@ def run_wm_clusters(
         "DiceWithWMReference": {f"cluster{k + 1}": d for k, d in enumerate(choice.dice)},
         "WMMap": "membership of the chosen cluster, values below the threshold set to 0",
         "Seconds": round(seconds, 2),
-        "Inputs": {
-            k: {"path": str(v), "sha256": sha256_file(v)}
-            for k, v in {"registered": registered, **template}.items()
-        },
+        "Inputs": input_checksums({"registered": registered, **template}),
         "Software": software_versions("numpy", "scipy", "nibabel"),
     }
     write_json(sidecar_out, record)
