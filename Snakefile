@@ -15,6 +15,7 @@ include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/wm_clusters.smk"
+include: "workflow/rules/classify.smk"
 
 
 rule all:

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 CASES = {
-    "ok_demo_small": (0, ["demo_mri_subject", "ingest"]),
+    "ok_demo_small": (0, ["demo_mri_subject", "ingest", "classify_cv", "classify_predict"]),
+    "bad_classify_split": (1, ["split-00", "training subjects of one label only"]),
     "bad_config_key": (1, ["config key 'ingest.on_multiple'", "pick-one", "'enum'"]),
     "bad_sheet_row": (1, ["row 2", "column 'label'", "maybe", "'enum'"]),
     "no_pseudonym_key": (1, ["no pseudonymisation key", "COHORTFLOW_PSEUDONYM_KEY"]),
@@ -65,6 +66,10 @@ def test_default_config_dry_run_is_the_whole_demo(repo, tmp_path):
         ("demo_mri_subject", 12),
         ("ingest", 12),
         ("demo_genotypes", 1),
+        ("classify_cv", 3),
+        ("classify_permutation", 4),
+        ("classify_train", 1),
+        ("classify_predict", 12),
     ):
         assert any(line.split() == [rule, str(count)] for line in output.splitlines()), output
 

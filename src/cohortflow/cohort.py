@@ -71,6 +71,22 @@ class Cohort:
                     "COHORTFLOW_PSEUDONYM_KEY_FILE (config key pseudonymise.allow_demo_key)"
                 )
 
+    @property
+    def labelled_rows(self) -> list[Row]:
+        """Rows with a yes/no label (the ones a classifier trains on)."""
+        return [r for r in self.rows if r.wm_label in ("yes", "no")]
+
+    def classify_table(self) -> pd.DataFrame:
+        """subject (pseudonym), label, dataset, protocol of every row, for the splits."""
+        return pd.DataFrame(
+            [
+                {"subject": r.label, "label": r.wm_label, "dataset": r.dataset,
+                 "protocol": r.protocol}
+                for r in self.rows
+            ],
+            columns=["subject", "label", "dataset", "protocol"],
+        )  # fmt: skip
+
     def row(self, subject: str, session: str) -> Row:
         return self._by_key[(subject, session)]
 

@@ -1,6 +1,9 @@
 # Validation, the cohort table and input functions. Logic lives in the cohortflow package.
 from pathlib import Path
 
+from snakemake.logging import logger
+
+from cohortflow.classify.splits import classify_split_names
 from cohortflow.cohort import Cohort
 from cohortflow.config import read_sample_sheet, validate_config
 from cohortflow.ingest.dicom_series import RoleRules
@@ -27,6 +30,8 @@ wildcard_constraints:
     subject=r"[0-9a-f]{12}",
     session=r"[A-Za-z0-9]+",
     demo_subject=r"demo[0-9]+",
+    split=r"split-[0-9]+",
+    perm=r"[0-9]+",
 
 
 def ingested(ext, subject="{subject}", session="{session}"):
@@ -78,6 +83,13 @@ def get_final_output():
             targets.append(preprocessed("preproc", **ids))
             if config["stages"]["wm_clusters"]:
                 targets.append(clustered("wmcluster", **ids))
+    if CLASSIFY_ACTIVE:
+        targets.append("results/classify/predictions.tsv")
+        if CLASSIFY_TRAINS:
+            targets += [
+                "results/classify/evaluation/metrics.tsv",
+                "results/classify/model/model_card.md",
+            ]
     return targets
 
 
@@ -147,3 +159,57 @@ def get_preprocess_qc_inputs(wildcards):
                 clustered("clusters", ".tsv", suffix="qc", datatype="figures", **ids)
             )
     return files
+
+
+# ---------------------------------------------------------------- classification
+CLASSIFY = config["classify"]
+CLASSIFY_TRAINS = CLASSIFY["model_file"] is None
+# Without labels there is nothing to train on: classification needs classify.model_file.
+CLASSIFY_ACTIVE = config["stages"]["classify"] and bool(
+    COHORT.labelled_rows or not CLASSIFY_TRAINS
+)
+if config["stages"]["classify"] and not CLASSIFY_ACTIVE:
+    logger.warning(
+        "classify: no subject in the sample sheet has a yes/no label and no "
+        "classify.model_file is given, so no classifier is trained or applied"
+    )
+CLASSIFY_SPLITS = (
+    classify_split_names(COHORT, CLASSIFY["split"])
+    if CLASSIFY_ACTIVE and CLASSIFY_TRAINS
+    else []
+)
+CLASSIFY_MODEL = CLASSIFY["model_file"] or "results/classify/model/model.pt"
+
+
+def get_classify_maps(wildcards):
+    """The WM cluster maps of every labelled subject, keyed by pseudonym."""
+    return {
+        row.label: clustered("wmcluster", subject=row.label, session=row.session)
+        for row in COHORT.labelled_rows
+    }
+
+
+def get_classify_cv_outputs(kind):
+    return [f"results/classify/cv/{name}_{kind}.tsv" for name in CLASSIFY_SPLITS]
+
+
+def get_classify_permutations(wildcards):
+    return [
+        f"results/classify/permutation/perm-{k:03d}.tsv"
+        for k in range(CLASSIFY["permutations"])
+    ]
+
+
+def get_classify_predictions(wildcards):
+    return [
+        bids(
+            "classify",
+            subject=row.label,
+            session=row.session,
+            space=SPACE,
+            desc="cnn",
+            suffix="prediction",
+            ext=".json",
+        )
+        for row in COHORT.rows
+    ]

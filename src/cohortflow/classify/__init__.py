@@ -1,0 +1,1 @@
+"""CNN classification of white-matter abnormality (HeteroMRI step D)."""

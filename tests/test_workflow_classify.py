@@ -1,0 +1,91 @@
+"""Classification end to end through Snakemake (demo_run): cross-validation, permutation
+test, final model with its card, and a prediction for every subject."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cohortflow.classify.card import load_model
+from cohortflow.classify.metrics import COUNTS, METRICS
+from cohortflow.io.atomic import sha256_file
+from cohortflow.paths import bids
+
+from .conftest import REPO, TEST_KEY
+
+pytestmark = pytest.mark.slow
+
+
+def _tsv(path):
+    with path.open() as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def test_training_then_prediction_on_the_demo(demo_run):
+    assert demo_run.step3_returncode == 0, demo_run.step3_output[-5000:]
+    root = demo_run.workdir / "results" / "classify"
+    card = json.loads((root / "model" / "model_card.json").read_text())
+    _, arch, spec, ident = load_model(root / "model" / "model.pt")
+    assert card["model_id"] == ident
+    assert card["architecture"]["filters"] == [4, 4, 8, 8, 16] == list(arch.filters)
+    assert card["input_spec"]["resolution_mm"] == 4 and tuple(spec.shape) == (50, 59, 48)
+    assert card["input_spec"]["space"] == "MNI152NLin2009aSym"
+    for key in ("learning_rate", "lr_decay", "batch_size", "max_epochs", "patience"):
+        assert key in card["hyperparameters"]
+    assert card["hyperparameters"]["batch_size"] == 2
+    assert isinstance(card["seed"], int) and "torch" in card["software"]
+    trained = card["training"]["train"] + card["training"]["val"]
+    assert sorted(trained) == sorted(demo_run.good.values())  # pseudonyms, every labelled one
+    for label in trained:
+        entry = card["training"]["inputs"][label]
+        assert sha256_file(demo_run.workdir / entry["path"]) == entry["sha256"]
+    text = (root / "model" / "model_card.md").read_text() + json.dumps(card)
+    assert not any(sid in text for sid in demo_run.good)  # site IDs never appear
+    assert "## Evaluation" in text and "Label permutation test: 1 permutations" in text
+
+    metrics = _tsv(root / "evaluation" / "metrics.tsv")
+    assert [r["split"] for r in metrics] == ["split-00", "mean", "sd"]
+    assert set(COUNTS + METRICS) <= set(metrics[0])
+    counts = sum(int(metrics[0][c]) for c in COUNTS)
+    assert counts == len(_tsv(root / "evaluation" / "test_predictions.tsv")) == 1
+    evaluation = json.loads((root / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["permutation"]["n"] == 1 and 0 < evaluation["permutation"]["p_value"] <= 1
+    assert (root / "evaluation" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    log = (demo_run.workdir / "logs" / "classify" / "cv_split-00.log").read_text()
+    assert "epoch 1/3" in log and "val_loss" in log
+
+    predictions = {r["subject"]: r for r in _tsv(root / "predictions.tsv")}
+    expected = set(demo_run.good.values()) | set(demo_run.flagged.values())
+    assert set(predictions) == expected
+    for label, row in predictions.items():
+        assert row["model_id"] == ident and row["label"] in ("yes", "no")
+        assert 0 <= float(row["probability"]) <= 1
+        path = bids(
+            "classify", subject=label, session="01", space="MNI152NLin2009aSym", desc="cnn",
+            suffix="prediction", ext=".json",
+        )  # fmt: skip
+        assert json.loads((demo_run.workdir / path).read_text())["model_id"] == ident
+
+
+def test_a_given_model_file_is_applied_without_training(demo_run):
+    model = demo_run.workdir / "results" / "classify" / "model" / "model.pt"
+    assert model.is_file(), demo_run.step3_output[-3000:]
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(demo_run.workdir), "--configfile",
+            str(demo_run.workdir / "config.yaml"),
+            "--config", f"classify={{'model_file': '{model}'}}",
+            "--forcerun", "classify_predict",
+        ],
+        capture_output=True, text=True, timeout=300,
+        env={"COHORTFLOW_PSEUDONYM_KEY": TEST_KEY, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "classify_predict" in out
+    assert "classify_cv" not in out and "classify_train" not in out
