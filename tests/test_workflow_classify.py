@@ -9,13 +9,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, TEST_KEY
 
 from cohortflow.classify.card import load_model
 from cohortflow.classify.metrics import COUNTS, METRICS
 from cohortflow.io.atomic import sha256_file
 from cohortflow.paths import bids
-
-from .conftest import REPO, TEST_KEY
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from cohortflow.logutil import job_logging
 with job_logging(snakemake.log[0], "classify"):
     job = classify_job(snakemake)
     run_cv_split(
-        *job.common,
+        job,
         snakemake.wildcards.split,
         predictions_out=snakemake.output.predictions,
         history_out=snakemake.output.history,

@@ -5,7 +5,7 @@ from cohortflow.logutil import job_logging
 with job_logging(snakemake.log[0], "classify"):
     job = classify_job(snakemake)
     run_permutation(
-        *job.common,
+        job,
         int(snakemake.wildcards.perm),
         out=snakemake.output[0],
         threads=snakemake.threads,

@@ -5,7 +5,7 @@ from cohortflow.logutil import job_logging
 with job_logging(snakemake.log[0], "classify"):
     job = classify_job(snakemake)
     run_final(
-        *job.common,
+        job,
         evaluation=snakemake.input.evaluation,
         model_out=snakemake.output.model,
         card_json_out=snakemake.output.card,

@@ -22,10 +22,6 @@ class ClassifyJob:
     train: TrainSettings
     split: SplitSettings
 
-    @property
-    def common(self) -> tuple:
-        return (self.table, self.maps, self.spec, self.arch, self.train, self.split)
-
 
 def classify_job(snakemake: Any) -> ClassifyJob:
     cfg = snakemake.params.cfg

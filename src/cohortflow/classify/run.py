@@ -17,11 +17,11 @@ import pandas as pd
 
 from cohortflow.classify.card import card_markdown, load_model, model_id, save_model
 from cohortflow.classify.inputs import InputSpec, load_input
+from cohortflow.classify.jobs import ClassifyJob
 from cohortflow.classify.metrics import COUNTS, METRICS, evaluate, summarise
-from cohortflow.classify.model import Architecture, HeteroMRINet, count_parameters
-from cohortflow.classify.splits import Split, SplitSettings, _stratified, labelled, make_splits
+from cohortflow.classify.model import HeteroMRINet, count_parameters
+from cohortflow.classify.splits import Split, SplitSettings, labelled, make_splits, stratified_parts
 from cohortflow.classify.train import (
-    TrainSettings,
     load_network,
     pick_device,
     predict_probabilities,
@@ -67,39 +67,38 @@ def load_inputs(
     return arrays
 
 
+def _labels(table: pd.DataFrame) -> dict[str, int]:
+    data = labelled(table)
+    return dict(zip(data["subject"], data["y"], strict=True))
+
+
 def _stack(arrays: dict[str, np.ndarray], subjects) -> np.ndarray:
     return np.stack([arrays[s] for s in subjects]) if subjects else np.zeros((0,))
 
 
-def _train_split(
-    split: Split,
-    labels: dict[str, int],
-    arrays: dict[str, np.ndarray],
-    arch: Architecture,
-    settings: TrainSettings,
-    seed: int,
-    threads: int | None,
-):
+def _fit_and_predict(job: ClassifyJob, split: Split, labels, arrays, seed: int, threads):
+    """Train on the split's training subjects (validation steers stopping and the kept
+    epoch); return the result and the test subjects' probabilities."""
     y = lambda subjects: np.array([labels[s] for s in subjects], np.float32)  # noqa: E731
-    return train_model(
-        arch,
+    result = train_model(
+        job.arch,
         _stack(arrays, split.train),
         y(split.train),
         _stack(arrays, split.val),
         y(split.val),
-        settings,
+        job.train,
         seed,
         threads=threads,
     )
+    if not split.test:
+        return result, np.zeros(0)
+    device = pick_device(job.train.device)
+    model = load_network(job.arch, job.spec.shape, result.state_dict, device)
+    return result, predict_probabilities(model, _stack(arrays, split.test), device)
 
 
 def run_cv_split(
-    table: pd.DataFrame,
-    maps: dict[str, Path | str],
-    spec: InputSpec,
-    arch: Architecture,
-    train: TrainSettings,
-    split_settings: SplitSettings,
+    job: ClassifyJob,
     split_name: str,
     *,
     predictions_out: Path | str,
@@ -107,23 +106,20 @@ def run_cv_split(
     threads: int | None = None,
 ) -> pd.DataFrame:
     """Train every run of one split; write test-set probabilities and training histories."""
-    splits = {s.name: s for s in make_splits(table, split_settings)}
+    splits = {s.name: s for s in make_splits(job.table, job.split)}
     split = splits[split_name]
-    data = labelled(table)
-    labels = dict(zip(data["subject"], data["y"], strict=True))
-    arrays = load_inputs(maps, spec, [*split.train, *split.val, *split.test])
+    labels = _labels(job.table)
+    arrays = load_inputs(job.maps, job.spec, [*split.train, *split.val, *split.test])
     predictions, histories = [], []
-    for run in range(split_settings.runs):
-        seed = run_seed(split_settings.seed, split.index, run)
+    for run in range(job.split.runs):
+        seed = run_seed(job.split.seed, split.index, run)
         log.info(
             "%s run %d: %d train, %d val, %d test subjects%s, seed %d",
             split.name, run, len(split.train), len(split.val), len(split.test),
             f" (held-out protocols {', '.join(split.held_out)})" if split.held_out else "",
             seed,
         )  # fmt: skip
-        result = _train_split(split, labels, arrays, arch, train, seed, threads)
-        model = load_network(arch, spec.shape, result.state_dict, pick_device(train.device))
-        probs = predict_probabilities(model, _stack(arrays, split.test), pick_device(train.device))
+        result, probs = _fit_and_predict(job, split, labels, arrays, seed, threads)
         for subject, p in zip(split.test, probs, strict=True):
             predictions.append(
                 {
@@ -157,28 +153,20 @@ def permuted_table(table: pd.DataFrame, seed: int, index: int) -> pd.DataFrame:
 
 
 def run_permutation(
-    table: pd.DataFrame,
-    maps: dict[str, Path | str],
-    spec: InputSpec,
-    arch: Architecture,
-    train: TrainSettings,
-    split_settings: SplitSettings,
+    job: ClassifyJob,
     index: int,
     *,
     out: Path | str,
     threads: int | None = None,
 ) -> float:
     """The whole cross-validation (one run per split) on permuted labels; mean accuracy."""
-    shuffled = permuted_table(table, split_settings.seed, index)
-    data = labelled(shuffled)
-    labels = dict(zip(data["subject"], data["y"], strict=True))
-    arrays = load_inputs(maps, spec, list(data["subject"]))
+    shuffled = permuted_table(job.table, job.split.seed, index)
+    labels = _labels(shuffled)
+    arrays = load_inputs(job.maps, job.spec, sorted(labels))
     rows = []
-    for split in make_splits(shuffled, split_settings):
-        seed = run_seed(split_settings.seed, 1000 + index, split.index)
-        result = _train_split(split, labels, arrays, arch, train, seed, threads)
-        model = load_network(arch, spec.shape, result.state_dict, pick_device(train.device))
-        probs = predict_probabilities(model, _stack(arrays, split.test), pick_device(train.device))
+    for split in make_splits(shuffled, job.split):
+        seed = run_seed(job.split.seed, 1000 + index, split.index)
+        _, probs = _fit_and_predict(job, split, labels, arrays, seed, threads)
         scores = evaluate([labels[s] for s in split.test], probs)
         rows.append({"permutation": index, "split": split.name, **scores})
         log.info("permutation %d %s: accuracy %.3f", index, split.name, scores["accuracy"])
@@ -302,17 +290,12 @@ def final_split(table: pd.DataFrame, split_settings: SplitSettings) -> Split:
     """Every labelled subject trains; a validation share (protocol × label) steers stopping."""
     data = labelled(table)
     rng = np.random.default_rng([split_settings.seed, 4242])
-    val, train = _stratified(data, ["protocol", "y"], [split_settings.val_fraction], rng)
+    val, train = stratified_parts(data, ["protocol", "y"], [split_settings.val_fraction], rng)
     return Split(0, tuple(train), tuple(val), ())
 
 
 def run_final(
-    table: pd.DataFrame,
-    maps: dict[str, Path | str],
-    spec: InputSpec,
-    arch: Architecture,
-    train: TrainSettings,
-    split_settings: SplitSettings,
+    job: ClassifyJob,
     *,
     evaluation: Path | str | None,
     model_out: Path | str,
@@ -322,12 +305,12 @@ def run_final(
     curve_out: Path | str,
     threads: int | None = None,
 ) -> dict:
-    data = labelled(table)
-    labels = dict(zip(data["subject"], data["y"], strict=True))
-    split = final_split(table, split_settings)
+    arch, spec, train, maps = job.arch, job.spec, job.train, job.maps
+    labels = _labels(job.table)
+    split = final_split(job.table, job.split)
     arrays = load_inputs(maps, spec, [*split.train, *split.val])
-    seed = run_seed(split_settings.seed, 9999)
-    result = _train_split(split, labels, arrays, arch, train, seed, threads)
+    seed = run_seed(job.split.seed, 9999)
+    result, _ = _fit_and_predict(job, split, labels, arrays, seed, threads)
     ident = model_id(result.state_dict)
     history = pd.DataFrame([{"split": "final", "run": 0, **r} for r in result.history])
     write_tsv(history_out, history)

@@ -103,7 +103,7 @@ def _quotas(sizes: list[int], total: int, rng: np.random.Generator) -> list[int]
     return quota
 
 
-def _stratified(
+def stratified_parts(
     subjects: pd.DataFrame, keys: list[str], fractions: list[float], rng: np.random.Generator
 ) -> list[list[str]]:
     """Split into parts of the given shares of all subjects (last part = the rest), every
@@ -150,14 +150,14 @@ def make_splits(table: pd.DataFrame, settings: SplitSettings) -> list[Split]:
         for index, held in enumerate(combos):
             rng = np.random.default_rng([settings.seed, index])
             rest = data[~data["protocol"].isin(held)]
-            val, train = _stratified(rest, ["protocol", "y"], [settings.val_fraction], rng)
+            val, train = stratified_parts(rest, ["protocol", "y"], [settings.val_fraction], rng)
             test = sorted(data.loc[data["protocol"].isin(held), "subject"])
             splits.append(Split(index, tuple(train), tuple(val), tuple(test), tuple(held)))
     else:
         keys = ["dataset", "y"] if settings.strategy == "A" else ["protocol", "y"]
         for index in range(settings.shuffles or 1):
             rng = np.random.default_rng([settings.seed, index])
-            test, val, train = _stratified(
+            test, val, train = stratified_parts(
                 data, keys, [settings.test_fraction, settings.val_fraction], rng
             )
             if settings.strategy == "B":
@@ -189,7 +189,7 @@ def _balance_protocols(data: pd.DataFrame, train: list[str], rng: np.random.Gene
         # keep the label balance of the group while trimming it to the smallest protocol
         order = group.sort_values("subject")
         picked = (
-            _stratified(order, ["y"], [smallest / len(order)], rng)[0]
+            stratified_parts(order, ["y"], [smallest / len(order)], rng)[0]
             if len(order) > smallest
             else list(order["subject"])
         )
