@@ -278,3 +278,16 @@ def test_model_file_round_trip_and_prediction_refusal(grid, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(InputError, match="cannot read model file"):
         load_model(tmp_path / "junk.pt")
+
+
+def test_final_split_of_a_tiny_cohort_still_validates():
+    from cohortflow.classify.run import final_split
+
+    table = pd.DataFrame(
+        {"subject": ["a", "b", "c", "d"], "label": ["yes", "yes", "yes", "no"],
+         "dataset": ["d"] * 4, "protocol": ["pA", "pB", "pC", "pA"]}
+    )  # fmt: skip
+    split = final_split(table, SplitSettings())
+    assert len(split.val) == 1 and len(split.train) == 3
+    with pytest.raises(ConfigError, match="only 1 subjects are labelled"):
+        final_split(table.iloc[:1], SplitSettings())

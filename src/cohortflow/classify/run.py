@@ -20,14 +20,20 @@ from cohortflow.classify.inputs import InputSpec, load_input
 from cohortflow.classify.jobs import ClassifyJob
 from cohortflow.classify.metrics import COUNTS, METRICS, evaluate, summarise
 from cohortflow.classify.model import HeteroMRINet, count_parameters
-from cohortflow.classify.splits import Split, SplitSettings, labelled, make_splits, stratified_parts
+from cohortflow.classify.splits import (
+    Split,
+    SplitSettings,
+    labelled,
+    make_splits,
+    stratified_with_fallback,
+)
 from cohortflow.classify.train import (
     load_network,
     pick_device,
     predict_probabilities,
     train_model,
 )
-from cohortflow.errors import InputError
+from cohortflow.errors import ConfigError, InputError
 from cohortflow.io.atomic import atomic_output_file, write_json, write_text
 from cohortflow.preprocess.run import input_checksums, software_versions
 
@@ -290,7 +296,14 @@ def final_split(table: pd.DataFrame, split_settings: SplitSettings) -> Split:
     """Every labelled subject trains; a validation share (protocol × label) steers stopping."""
     data = labelled(table)
     rng = np.random.default_rng([split_settings.seed, 4242])
-    val, train = stratified_parts(data, ["protocol", "y"], [split_settings.val_fraction], rng)
+    val, train = stratified_with_fallback(
+        data, ["protocol", "y"], [split_settings.val_fraction], rng
+    )
+    if not val or not train:
+        raise ConfigError(
+            f"the final model needs training and validation subjects, but only {len(data)} "
+            "subjects are labelled"
+        )
     return Split(0, tuple(train), tuple(val), ())
 
 

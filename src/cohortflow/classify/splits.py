@@ -125,6 +125,17 @@ def stratified_parts(
     return [sorted(p) for p in parts]
 
 
+def stratified_with_fallback(
+    subjects: pd.DataFrame, keys: list[str], fractions: list[float], rng: np.random.Generator
+) -> list[list[str]]:
+    """:func:`stratified_parts` on ``keys``; when the groups are too small to give every
+    part a subject (each group keeps its last member), on the label alone."""
+    parts = stratified_parts(subjects, keys, fractions, rng)
+    if all(parts[:-1]) or keys == ["y"]:
+        return parts
+    return stratified_parts(subjects, ["y"], fractions, rng)
+
+
 def make_splits(table: pd.DataFrame, settings: SplitSettings) -> list[Split]:
     """All splits for a labelled table (columns subject, label, dataset, protocol)."""
     data = labelled(table)
@@ -150,14 +161,16 @@ def make_splits(table: pd.DataFrame, settings: SplitSettings) -> list[Split]:
         for index, held in enumerate(combos):
             rng = np.random.default_rng([settings.seed, index])
             rest = data[~data["protocol"].isin(held)]
-            val, train = stratified_parts(rest, ["protocol", "y"], [settings.val_fraction], rng)
+            val, train = stratified_with_fallback(
+                rest, ["protocol", "y"], [settings.val_fraction], rng
+            )
             test = sorted(data.loc[data["protocol"].isin(held), "subject"])
             splits.append(Split(index, tuple(train), tuple(val), tuple(test), tuple(held)))
     else:
         keys = ["dataset", "y"] if settings.strategy == "A" else ["protocol", "y"]
         for index in range(settings.shuffles or 1):
             rng = np.random.default_rng([settings.seed, index])
-            test, val, train = stratified_parts(
+            test, val, train = stratified_with_fallback(
                 data, keys, [settings.test_fraction, settings.val_fraction], rng
             )
             if settings.strategy == "B":
