@@ -291,3 +291,13 @@ def test_final_split_of_a_tiny_cohort_still_validates():
     assert len(split.val) == 1 and len(split.train) == 3
     with pytest.raises(ConfigError, match="only 1 subjects are labelled"):
         final_split(table.iloc[:1], SplitSettings())
+
+
+def test_three_training_subjects_with_a_one_voxel_feature_map():
+    # 32³ input, five blocks with 'same' padding: the last feature map is 1 voxel; batch 2 of
+    # 3 subjects must not leave a batch of one for batch norm.
+    arch = Architecture(filters=(2, 2, 2, 2, 4), padding="same", dense_units=4)
+    assert arch.feature_shape((32, 32, 32)) == (1, 1, 1)
+    x, y = _blobs(4, np.random.default_rng(3), shape=(32, 32, 32))
+    result = train_model(arch, x[:3], y[:3], x[3:], y[3:], TrainSettings(max_epochs=2), seed=1)
+    assert result.epochs_run == 2

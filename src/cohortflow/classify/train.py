@@ -116,6 +116,15 @@ def _loss_accuracy(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(loss), float(((logits >= 0) == (y >= 0.5)).mean())
 
 
+def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
+    """Mini-batches in the given order; a trailing batch of one subject joins the one before
+    it (batch norm cannot normalise a single subject whose feature map is one voxel)."""
+    batches = [order[i : i + size] for i in range(0, len(order), size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
+
+
 def train_model(
     arch: Architecture,
     x_train: np.ndarray,
@@ -149,8 +158,7 @@ def train_model(
         model.train()
         order = rng.permutation(len(x_train))
         losses, correct = [], 0
-        for first in range(0, len(order), settings.batch_size):
-            batch = order[first : first + settings.batch_size]
+        for batch in _batches(order, settings.batch_size):
             target = torch.from_numpy(y_train[batch]).to(device)
             inputs = x_train[batch]
             if settings.augment_flip:
