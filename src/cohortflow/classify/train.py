@@ -69,11 +69,12 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def make_deterministic(seed: int, threads: int | None = None) -> None:
+def make_deterministic(seed: int, device: torch.device, threads: int | None = None) -> None:
     if threads:
         torch.set_num_threads(int(threads))
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=False)
+    # CUDA has no deterministic max-pool backward: there a warning, not an error.
+    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
 
@@ -141,7 +142,7 @@ def train_model(
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError("training needs at least one training and one validation subject")
     device = pick_device(settings.device)
-    make_deterministic(seed, threads)
+    make_deterministic(seed, device, threads)
     model = HeteroMRINet(arch, x_train.shape[1:]).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=settings.lr_decay)
