@@ -6,8 +6,9 @@ Two input settings, each in its own child process (so peak memory belongs to it 
 * ``full``: the published network on the whole 1 mm template grid (197×233×189; the paper's
   193×229×193 crop is the same order), 64-128-256 filters, 'valid' padding.
 
-An epoch is ``--train`` subjects in batches of 2 (forward, backward, Adam step) plus the
-validation forward pass over ``--val`` subjects, exactly as in training. Inputs are random
+An epoch is one epoch of the pipeline's own training loop (``train_model``): ``--train``
+subjects in batches of 2 (forward, backward, Adam step) plus the validation pass over
+``--val`` subjects. Inputs are random
 maps of the right shape: speed does not depend on the values. CPU figures use ``--threads``
 threads (default 2, the CI machine); with a CUDA GPU visible, GPU figures follow (peak GPU
 memory from torch's allocator).
@@ -35,44 +36,29 @@ def child(name: str, device: str, threads: int, epochs: int, n_train: int, n_val
     import numpy as np
     import torch
 
-    from cohortflow.classify.model import Architecture, HeteroMRINet, count_parameters
-    from cohortflow.classify.train import predict_logits
+    from cohortflow.classify.model import Architecture, count_parameters
+    from cohortflow.classify.train import TrainSettings, load_network, predict_logits, train_model
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
     s = SETTINGS[name]
     arch = Architecture.from_config({"width": s["width"], "padding": s["padding"]})
-    dev = torch.device(device)
-    model = HeteroMRINet(arch, s["shape"]).to(dev)
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
     rng = np.random.default_rng(0)
     x_train = rng.random((n_train, *s["shape"]), dtype=np.float32)
     y_train = (np.arange(n_train) % 2).astype(np.float32)
     x_val = rng.random((n_val, *s["shape"]), dtype=np.float32)
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
-    epoch_seconds = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.train()
-        for first in range(0, n_train, 2):
-            xb = torch.from_numpy(x_train[first : first + 2]).unsqueeze(1).to(dev)
-            yb = torch.from_numpy(y_train[first : first + 2]).to(dev)
-            optimiser.zero_grad(set_to_none=True)
-            loss_fn(model(xb), yb).backward()
-            optimiser.step()
-        predict_logits(model, x_val, dev, 2)
-        sync()
-        epoch_seconds.append(time.perf_counter() - start)
+    y_val = (np.arange(n_val) % 2).astype(np.float32)
+    # the real training loop: batches of 2, Adam, validation pass, checkpoint bookkeeping
+    settings = TrainSettings(max_epochs=epochs, patience=epochs, device=device)
+    result = train_model(arch, x_train, y_train, x_val, y_val, settings, seed=0, threads=threads)
+    ends = [row["seconds"] for row in result.history]
+    epoch_seconds = np.diff([0.0, *ends])
+    dev = torch.device(device)
+    model = load_network(arch, s["shape"], result.state_dict, dev)
     infer = []
     for i in range(max(3, n_val)):
         start = time.perf_counter()
         predict_logits(model, x_val[i % n_val : i % n_val + 1], dev, 1)
-        sync()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         infer.append(time.perf_counter() - start)
     out = {
         "setting": name,
@@ -83,7 +69,7 @@ def child(name: str, device: str, threads: int, epochs: int, n_train: int, n_val
         "threads": threads,
         # the first epoch includes one-off allocation; report the later ones when there are any
         "epoch_s": float(np.median(epoch_seconds[1:] if epochs > 1 else epoch_seconds)),
-        "first_epoch_s": epoch_seconds[0],
+        "first_epoch_s": float(epoch_seconds[0]),
         "infer_s": float(np.median(infer[1:])),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }

@@ -123,15 +123,7 @@ rule classify_predict:
         wm_map=clustered("wmcluster"),
         model=CLASSIFY_MODEL,
     output:
-        bids(
-            "classify",
-            subject="{subject}",
-            session="{session}",
-            space=SPACE,
-            desc="cnn",
-            suffix="prediction",
-            ext=".json",
-        ),
+        classified(),
     log:
         subject_log("classify", "predict", subject="{subject}", session="{session}"),
     conda:

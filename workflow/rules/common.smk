@@ -200,16 +200,17 @@ def get_classify_permutations(wildcards):
     ]
 
 
+def classified(subject="{subject}", session="{session}"):
+    return bids(
+        "classify",
+        subject=subject,
+        session=session,
+        space=SPACE,
+        desc="cnn",
+        suffix="prediction",
+        ext=".json",
+    )
+
+
 def get_classify_predictions(wildcards):
-    return [
-        bids(
-            "classify",
-            subject=row.label,
-            session=row.session,
-            space=SPACE,
-            desc="cnn",
-            suffix="prediction",
-            ext=".json",
-        )
-        for row in COHORT.rows
-    ]
+    return [classified(row.label, row.session) for row in COHORT.rows]

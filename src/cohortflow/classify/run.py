@@ -7,6 +7,7 @@ the label-permutation test runs one job per permutation; ``run_evaluate`` gather
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import asdict
@@ -35,7 +36,7 @@ from cohortflow.classify.train import (
 )
 from cohortflow.errors import ConfigError, InputError
 from cohortflow.io.atomic import atomic_output_file, write_json, write_text
-from cohortflow.preprocess.run import input_checksums, software_versions
+from cohortflow.provenance import input_checksums, software_versions
 
 log = logging.getLogger("cohortflow.classify")
 
@@ -85,7 +86,10 @@ def _stack(arrays: dict[str, np.ndarray], subjects) -> np.ndarray:
 def _fit_and_predict(job: ClassifyJob, split: Split, labels, arrays, seed: int, threads):
     """Train on the split's training subjects (validation steers stopping and the kept
     epoch); return the result and the test subjects' probabilities."""
-    y = lambda subjects: np.array([labels[s] for s in subjects], np.float32)  # noqa: E731
+
+    def y(subjects):
+        return np.array([labels[s] for s in subjects], np.float32)
+
     result = train_model(
         job.arch,
         _stack(arrays, split.train),
@@ -239,11 +243,10 @@ def run_evaluate(
     )
     per_run = metrics[~metrics["split"].isin(["mean", "sd"])]
     observed = float(per_run["accuracy"].mean())
+    stats = metrics.set_index("split")
     summary = {
-        m: (float(metrics.loc[metrics["split"] == "mean", m].iloc[0]),
-            float(metrics.loc[metrics["split"] == "sd", m].iloc[0]))
-        for m in (*METRICS, *COUNTS)
-    }  # fmt: skip
+        m: (float(stats.at["mean", m]), float(stats.at["sd", m])) for m in (*METRICS, *COUNTS)
+    }
     record = {
         "split": asdict(split_settings),
         "description": STRATEGY_TEXT[split_settings.strategy],
@@ -368,8 +371,6 @@ def run_final(
         "software": software_versions(*SOFTWARE),
     }
     if evaluation:
-        import json
-
         card["evaluation"] = json.loads(Path(evaluation).read_text())
     card = _jsonable(card)
     save_model(model_out, result.state_dict, arch, spec, ident)
@@ -413,8 +414,6 @@ def run_predict(
 
 
 def collect_predictions(files: list[Path | str], out: Path | str) -> pd.DataFrame:
-    import json
-
     rows = []
     for f in files:
         rec = json.loads(Path(f).read_text())

@@ -74,12 +74,6 @@ class Split:
     def name(self) -> str:
         return f"split-{self.index:02d}"
 
-    def role(self, subject: str) -> str:
-        for role in ("train", "val", "test"):
-            if subject in getattr(self, role):
-                return role
-        return "unused"
-
 
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
     """Rows with a yes/no label; columns subject, label (0/1), dataset, protocol."""
@@ -210,26 +204,10 @@ def _balance_protocols(data: pd.DataFrame, train: list[str], rng: np.random.Gene
     return sorted(keep)
 
 
-def split_table(splits: list[Split], subjects: list[str]) -> pd.DataFrame:
-    """Long table: split, subject, role (train / val / test / unused), held-out protocols."""
-    rows = [
-        {
-            "split": s.name,
-            "subject": subject,
-            "role": s.role(subject),
-            "held_out_protocols": ",".join(s.held_out),
-        }
-        for s in splits
-        for subject in subjects
-    ]
-    return pd.DataFrame(rows)
-
-
 def classify_split_names(cohort, cfg: dict) -> list[str]:
     """Split names of a cohort (for the workflow's DAG); validates the split settings."""
     labelled_rows = cohort.labelled_rows
-    keys = {(r.label) for r in labelled_rows}
-    if len(keys) != len(labelled_rows):
+    if len({r.label for r in labelled_rows}) != len(labelled_rows):
         raise ConfigError(
             "classification needs one session per labelled subject; the sample sheet has "
             "several labelled sessions of the same subject"

@@ -15,33 +15,21 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 
-from cohortflow import __version__
 from cohortflow.errors import InputError
-from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
+from cohortflow.io.atomic import atomic_output_file, write_json
 from cohortflow.io.nifti import MNI_CODE, SCANNER_CODE, read_volume, write_nifti
 from cohortflow.preprocess import metrics
 from cohortflow.preprocess.n4 import N4Settings, n4_correct
 from cohortflow.preprocess.registration import PRESETS, cpu_seconds, jacobian_determinant, register
+from cohortflow.provenance import input_checksums, software_versions
 
 log = logging.getLogger("cohortflow.preprocess")
-
-
-def software_versions(*names: str) -> dict[str, str]:
-    found = {"cohortflow": __version__}
-    for name in names:
-        found[name] = version(name)
-    return found
-
-
-def input_checksums(paths: dict[str, Path | str]) -> dict[str, dict[str, str]]:
-    return {k: {"path": str(v), "sha256": sha256_file(v)} for k, v in paths.items()}
 
 
 def run_n4(

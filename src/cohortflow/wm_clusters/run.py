@@ -10,7 +10,8 @@ from pathlib import Path
 from cohortflow.errors import InputError
 from cohortflow.io.atomic import write_json
 from cohortflow.io.nifti import MNI_CODE, read_volume, write_nifti
-from cohortflow.preprocess.run import input_checksums, software_versions, write_metrics_tsv
+from cohortflow.preprocess.run import write_metrics_tsv
+from cohortflow.provenance import input_checksums, software_versions
 from cohortflow.wm_clusters.clusters import ClusterSettings, cluster_white_matter
 
 log = logging.getLogger("cohortflow.wm_clusters")
