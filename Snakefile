@@ -16,6 +16,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/wm_clusters.smk"
 include: "workflow/rules/classify.smk"
+include: "workflow/rules/deface.smk"
 
 
 rule all:

@@ -173,6 +173,34 @@ def _make_preprocess_inputs(work: Path) -> tuple[dict[str, str], dict[str, str]]
     return flagged, refused
 
 
+EXTERNAL_DEFACER = "truthmask"
+
+
+def _with_external_defacing(work: Path, sheet: str) -> str:
+    """The sheet with `defaced`/`defacer` columns: the NIfTI demo subject also comes defaced
+    by "another tool" (its raw image with the true face, grown by 2 voxels, set to 0)."""
+    import nibabel as nib
+    from scipy import ndimage
+
+    lines = sheet.rstrip("\n").split("\n")
+    out = [lines[0] + "\tdefaced\tdefacer"]
+    for line in lines[1:]:
+        subject, _, source = line.split("\t")[:3]
+        extra = "\t\t"
+        if source.endswith(".nii.gz"):
+            raw = nib.load(work / source)
+            truth = work / "resources" / "demo" / "mri" / subject / "truth" / "face_mask_acq.nii.gz"
+            face = ndimage.binary_dilation(np.asarray(nib.load(truth).dataobj) > 0, iterations=2)
+            data = raw.get_fdata(dtype=np.float32)
+            data[face] = 0
+            target = work / "external" / f"{subject}_defaced.nii.gz"
+            target.parent.mkdir(exist_ok=True)
+            nib.save(nib.Nifti1Image(data, raw.affine), target)
+            extra = f"\t{target}\t{EXTERNAL_DEFACER}"
+        out.append(line + extra)
+    return "\n".join(out) + "\n"
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> WorkflowRun:
     """The demo (4 subjects) plus one subject per bad-input mode, run with --keep-going.
@@ -198,6 +226,7 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
         "classify:\n  input:\n    resolution_mm: 4\n  model:\n    width: 0.0625\n"
         "    padding: same\n  train:\n    max_epochs: 3\n    patience: 2\n"
         "  split:\n    strategy: A\n  permutations: 1\n"
+        "deface:\n  export_dicom: true\ndeface_qa:\n  pairs_per_type: 2\n  folds: 3\n"
     )
     step1 = snakemake(
         REPO, work, "--configfile", str(config), "--until", "demo_mri_subject", env=env
@@ -205,9 +234,10 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     assert step1.returncode == 0, step1.stdout + step1.stderr
     flagged, refused = _make_preprocess_inputs(work)
     bad_sources = {**_make_bad_inputs(work), **refused}
+    sheet = _with_external_defacing(work, sheet)
     # Flagged subjects come first so that their sheet rows stay the same in step 3.
     rows = [
-        f"bad{name.replace('_', '')}\t01\t{src}\t\tbad\tbad"
+        f"bad{name.replace('_', '')}\t01\t{src}\t\tbad\tbad\t\t"
         for name, src in {**flagged, **bad_sources}.items()
     ]
     (work / "samples.tsv").write_text(sheet + "\n".join(rows) + "\n")

@@ -17,6 +17,7 @@ from cohortflow.errors import ConfigError
 from cohortflow.ingest.nifti_input import is_bids_dataset
 from cohortflow.ingest.pseudonym import PseudonymKey, make_subject_map
 
+OUR_DEFACER = "cohortflow"
 DEMO_MRI_RAW = re.compile(r"^resources/demo/mri/(?P<demo>[A-Za-z0-9]+)/raw(/.*)?$")
 
 
@@ -30,6 +31,8 @@ class Row:
     wm_label: str
     dataset: str
     protocol: str
+    defaced: str = ""  # the same image defaced by another tool (for deface_qa)
+    defacer: str = ""
 
     @property
     def demo_subject(self) -> str | None:
@@ -57,10 +60,23 @@ class Cohort:
                 wm_label=rec.get("label", ""),
                 dataset=rec.get("dataset", ""),
                 protocol=rec.get("protocol", ""),
+                defaced=rec.get("defaced", ""),
+                defacer=rec.get("defacer", ""),
             )
             for i, rec in enumerate(sheet.to_dict(orient="records"))
         ]
         self._by_key = {(r.label, r.session): r for r in self.rows}
+        for r in self.rows:
+            if bool(r.defaced) != bool(r.defacer):
+                raise ConfigError(
+                    f"sample sheet row {r.number}: columns 'defaced' and 'defacer' go together "
+                    "(the defaced image and the tool that made it)"
+                )
+            if r.defacer == OUR_DEFACER:
+                raise ConfigError(
+                    f"sample sheet row {r.number}: defacer name {OUR_DEFACER!r} is reserved for "
+                    "cohortflow's own defacing"
+                )
         if key.is_demo:
             outside = [r for r in self.rows if r.demo_subject is None]
             if outside:
@@ -86,6 +102,10 @@ class Cohort:
             ],
             columns=["subject", "label", "dataset", "protocol"],
         )  # fmt: skip
+
+    def defacers(self, row: Row) -> list[str]:
+        """Whose defacing of this row deface_qa evaluates: ours, and the sheet's tool if any."""
+        return [OUR_DEFACER, row.defacer] if row.defacer else [OUR_DEFACER]
 
     def row(self, subject: str, session: str) -> Row:
         return self._by_key[(subject, session)]

@@ -4,7 +4,7 @@ from pathlib import Path
 from snakemake.logging import logger
 
 from cohortflow.classify.splits import classify_split_names
-from cohortflow.cohort import Cohort
+from cohortflow.cohort import OUR_DEFACER, Cohort
 from cohortflow.config import read_sample_sheet, validate_config
 from cohortflow.ingest.dicom_series import RoleRules
 from cohortflow.ingest.pseudonym import key_fingerprint, load_key
@@ -32,6 +32,7 @@ wildcard_constraints:
     demo_subject=r"demo[0-9]+",
     split=r"split-[0-9]+",
     perm=r"[0-9]+",
+    defacer=r"[a-z][a-z0-9_]*",
 
 
 def ingested(ext, subject="{subject}", session="{session}"):
@@ -83,6 +84,13 @@ def get_final_output():
             targets.append(preprocessed("preproc", **ids))
             if config["stages"]["wm_clusters"]:
                 targets.append(clustered("wmcluster", **ids))
+    if config["stages"]["deface"]:
+        for row in COHORT.rows:
+            targets.append(defaced("defaced", subject=row.label, session=row.session))
+            if config["deface"]["export_dicom"] and COHORT.is_dicom(row):
+                targets.append(defaced_dicom(row.label, row.session))
+    if config["stages"]["deface_qa"]:
+        targets.append("results/deface_qa/decisions.tsv")
     if CLASSIFY_ACTIVE:
         targets.append("results/classify/predictions.tsv")
         if CLASSIFY_TRAINS:
@@ -214,3 +222,94 @@ def classified(subject="{subject}", session="{session}"):
 
 def get_classify_predictions(wildcards):
     return [classified(row.label, row.session) for row in COHORT.rows]
+
+
+# ---------------------------------------------------------------- defacing and its evaluation
+DEFACE_TEMPLATE = "resources/deface/head_template"
+DEFACE_QA = config["deface_qa"]
+DEFACE_QA_MODEL = DEFACE_QA["model_file"] or "results/deface_qa/model/model.json"
+
+
+def defaced(desc, ext=".nii.gz", suffix=None, **ids):
+    return bids(
+        "deface",
+        subject=ids.get("subject", "{subject}"),
+        session=ids.get("session", "{session}"),
+        desc=desc,
+        suffix=suffix or ROLE,
+        ext=ext,
+    )
+
+
+def defaced_dicom(subject="{subject}", session="{session}"):
+    return bids(
+        "deface",
+        subject=subject,
+        session=session,
+        desc="defaced",
+        suffix=ROLE,
+        ext="",
+        datatype="dicom",
+    )
+
+
+def external_defaced():
+    """Another tool's defaced image, imported onto the ingested grid (temporary)."""
+    return bids(
+        "deface",
+        subject="{subject}",
+        session="{session}",
+        desc="{defacer}",
+        suffix=f"{ROLE}defaced",
+        ext=".nii.gz",
+        datatype="external",
+    )
+
+
+def deface_qa_path(suffix, ext, desc=None, datatype="anat", **ids):
+    return bids(
+        "deface_qa",
+        subject=ids.get("subject", "{subject}"),
+        session=ids.get("session", "{session}"),
+        desc=desc,
+        suffix=suffix,
+        ext=ext,
+        datatype=datatype,
+    )
+
+
+def get_external_defaced(wildcards):
+    row = COHORT.row(wildcards.subject, wildcards.session)
+    return [row.defaced] if Path(row.defaced).exists() else []
+
+
+def get_external_defaced_path(wildcards):
+    return COHORT.row(wildcards.subject, wildcards.session).defaced
+
+
+def get_deface_qa_pairs(wildcards):
+    return [
+        deface_qa_path("pairs", ".tsv", subject=row.label, session=row.session)
+        for row in COHORT.rows
+    ]
+
+
+def get_deface_qa_evaluate_inputs(wildcards):
+    theirs = wildcards.defacer != OUR_DEFACER
+    return {
+        "original": ingested(".nii.gz"),
+        "defaced": external_defaced() if theirs else defaced("defaced"),
+        "registration": defaced(None, ".json", suffix="from-image_to-headtemplate_xfm"),
+        "template": DEFACE_TEMPLATE,
+        "model": DEFACE_QA_MODEL,
+    }
+
+
+def get_deface_qa_decisions(wildcards):
+    return [
+        deface_qa_path(
+            "decision", ".json", desc=defacer, subject=row.label, session=row.session
+        )
+        for row in COHORT.rows
+        for defacer in COHORT.defacers(row)
+    ]

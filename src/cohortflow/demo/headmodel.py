@@ -21,25 +21,10 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from cohortflow.head_template import packaged_data_paths, register_mni_to_head, resample_ras
 from cohortflow.io.atomic import atomic_output_dir
 
 MODEL_FILES = ("gm", "wm", "csf", "head", "facemask", "lesion_sites")
-
-
-def packaged_data_paths() -> dict[str, Path]:
-    """Paths of the package-shipped maps this model is built from."""
-    import nilearn
-    import pydeface
-
-    mni = Path(nilearn.__file__).parent / "datasets" / "data"
-    face = Path(pydeface.__file__).parent / "data"
-    return {
-        "mni_t1": mni / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
-        "mni_gm": mni / "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
-        "mni_wm": mni / "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
-        "head": face / "mean_reg2mean.nii.gz",
-        "facemask": face / "facemask.nii.gz",
-    }
 
 
 @dataclass
@@ -60,93 +45,6 @@ class HeadModel:
         return np.clip(self.gm + self.wm + self.csf, 0.0, 1.0)
 
 
-_LPS = np.diag([-1.0, -1.0, 1.0])
-
-
-def _sitk_image(data: np.ndarray, affine: np.ndarray):
-    """A SimpleITK image with exactly the geometry of a nibabel (RAS) array and affine."""
-    import SimpleITK as sitk  # noqa: N813 (the library's usual name)
-
-    img = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0), dtype=np.float32))
-    lps = _LPS @ affine[:3, :3]
-    spacing = np.linalg.norm(lps, axis=0)
-    img.SetSpacing(spacing.tolist())
-    img.SetDirection((lps / spacing).flatten().tolist())
-    img.SetOrigin((_LPS @ affine[:3, 3]).tolist())
-    return img
-
-
-def register_mni_to_head(
-    head: np.ndarray, head_affine: np.ndarray, mni_t1: np.ndarray, mni_affine: np.ndarray
-) -> np.ndarray:
-    """Similarity MNI brain -> head template; returns the 4x4 RAS point map model -> MNI.
-
-    Registering a brain-only image to a whole head pulls the brain onto the scalp, so Mattes
-    mutual information is computed only inside the brain region of the world-space overlap
-    (already close), dilated by one 2 mm voxel. antspyx was tried first: its random point
-    sampling gave a different transform on every run despite a fixed seed.
-    """
-    import SimpleITK as sitk  # noqa: N813 (the library's usual name)
-
-    fixed = sitk.BinShrink(_sitk_image(head, head_affine), [2, 2, 2])
-    moving = sitk.BinShrink(_sitk_image(mni_t1, mni_affine), [2, 2, 2])
-    brain = sitk.Cast(moving > 0, sitk.sitkUInt8)
-    region = sitk.Resample(brain, fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    region = sitk.BinaryDilate(region, [1, 1, 1])
-
-    stats = sitk.LabelShapeStatisticsImageFilter()
-    stats.Execute(region)
-    # A similarity transform (rotation, translation, one scale): head size differs, brain shape
-    # barely; a full affine let the brain stretch into the scalp.
-    initial = sitk.Similarity3DTransform()
-    initial.SetCenter(stats.GetCentroid(1))
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    # Regular sampling with a fixed seed on one thread: the same points, the same sums and
-    # the same result on every run (random sampling or several threads would not be).
-    method.SetMetricSamplingStrategy(method.REGULAR)
-    method.SetMetricSamplingPercentage(0.3, 20251123)
-    method.SetMetricFixedMask(region)
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=2.0, minStep=1e-4, numberOfIterations=300, gradientMagnitudeTolerance=1e-8
-    )
-    method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel([2, 1])
-    method.SetSmoothingSigmasPerLevel([2.0, 0.0])
-    method.SetInitialTransform(initial, inPlace=False)
-    method.SetNumberOfThreads(1)
-    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # the metric threads on its own
-    try:
-        result = sitk.CompositeTransform(method.Execute(fixed, moving)).GetNthTransform(0)
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-    similarity = sitk.Similarity3DTransform(result)
-    a = np.asarray(similarity.GetMatrix()).reshape(3, 3)
-    centre = np.asarray(similarity.GetCenter())
-    lps = np.eye(4)
-    lps[:3, :3] = a
-    lps[:3, 3] = np.asarray(similarity.GetTranslation()) + centre - a @ centre
-    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
-    return flip @ lps @ flip
-
-
-def _resample(
-    data: np.ndarray,
-    affine: np.ndarray,
-    shape: tuple,
-    target_affine: np.ndarray,
-    target_to_source: np.ndarray,
-) -> np.ndarray:
-    """Linear resampling of ``data`` onto a grid, through a RAS point map target -> source."""
-    vox_map = np.linalg.inv(affine) @ target_to_source @ target_affine
-    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
-    coords = vox_map[:3, :3].astype(np.float32) @ ijk + vox_map[:3, 3:4].astype(np.float32)
-    out = ndimage.map_coordinates(data.astype(np.float32), coords, order=1, cval=0.0)
-    return out.reshape(shape)
-
-
 def build_head_model(out_dir: Path) -> None:
     """Register the MNI brain into the head template and write the model maps (atomic folder)."""
     paths = packaged_data_paths()
@@ -161,7 +59,7 @@ def build_head_model(out_dir: Path) -> None:
 
     def to_model(key: str) -> np.ndarray:
         data = np.asarray(mni[key].dataobj, dtype=np.float32)
-        return _resample(data, mni_affine, head.shape, affine, model_to_mni)
+        return resample_ras(data, mni_affine, head.shape, affine, model_to_mni)
 
     t1 = to_model("mni_t1")
     gm = np.clip(to_model("mni_gm") / 255.0, 0, 1)

@@ -391,16 +391,20 @@ def _to_closest_canonical(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndar
     return np.ascontiguousarray(nib.orientations.apply_orientation(data, ornt)), new_affine
 
 
+def frame_planes(ds: Dataset, path: Path) -> list[_Slice]:
+    """Every 2D image of one dataset (classic or enhanced multi-frame) with its plane."""
+    if "PerFrameFunctionalGroupsSequence" in ds:
+        return _enhanced_slices(ds, path)
+    return _classic_slices(ds, path)
+
+
 def _read_slices(series: DicomSeries) -> list[_Slice]:
     """Every 2D image of the series with its plane, whatever mix of classic and enhanced files."""
     slices: list[_Slice] = []
     for path in series.files:
         ds = _read_dataset(path)
         try:
-            if "PerFrameFunctionalGroupsSequence" in ds:
-                slices.extend(_enhanced_slices(ds, path))
-            else:
-                slices.extend(_classic_slices(ds, path))
+            slices.extend(frame_planes(ds, path))
         except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
             # A required attribute is missing or malformed in a way no check above names:
             # still this file's fault, not a crash of the pipeline.
