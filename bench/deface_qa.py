@@ -11,7 +11,9 @@ For every head: affine template registration and our defacing (CPU time), then
 2. cross-validated AUROC, accuracy, sensitivity, specificity (5 folds grouped by head);
 3. accuracy on each failure type held out of training entirely;
 4. train on all heads but one, test on that head's pairs (e.g. the real face after training on
-   the synthetic demo heads only).
+   the synthetic demo heads only);
+5. when the ``quickshear`` package is installed, the same for quickshear's defacing of each
+   head (plane cut in front of the registered template brain): another tool, same evaluator.
 
 Registrations are cached in ``--out`` (``<name>.xfm.json``) so a rerun only rescores.
 """
@@ -70,6 +72,15 @@ def _one_head(args: tuple[Path, Path, Path, int]) -> tuple[dict, list[dict]]:
         "brain_voxels_altered": round(float((ours != data)[scorer.regions["brain"]].mean()), 6),
         **{f"ours_{k}": v for k, v in features.items()},
     }
+    try:  # another tool's defacing, judged by the same evaluator (pip install quickshear)
+        from quickshear import quickshear
+
+        brain = template.to_subject(template.brain, img.shape, img.affine, matrix)
+        sheared = quickshear(img, nib.Nifti1Image(brain.astype(np.uint8), img.affine))
+        theirs, _, _ = scorer.features(np.asarray(sheared.get_fdata(dtype=np.float32)))
+        head.update({f"quickshear_{k}": v for k, v in theirs.items()})
+    except ImportError:
+        pass
     start = time.process_time()
     rows = generate_pairs(
         data, img.affine, template, matrix, scorer, subject=name, per_type=per_type,
@@ -97,19 +108,27 @@ def main() -> None:
     pairs = pd.DataFrame([r for _, rows in results for r in rows])
     pairs.to_csv(args.out / "pairs.tsv", sep="\t", index=False)
 
-    decisions = []
-    for _, head in heads.iterrows():
+    tools = ["ours"] + (["quickshear"] if "quickshear_face_fsim" in heads else [])
+    for index, head in heads.iterrows():
         model = fit(pairs[pairs["subject"] != head["head"]])
-        row = pd.DataFrame([{k[5:]: head[k] for k in head.index if k.startswith("ours_")}])
-        ((decision, outside),) = model.decide(row)
-        decisions.append((decision, round(float(model.p_accepted(row)[0]), 3), len(outside)))
-    heads["decision_loho"] = [d for d, _, _ in decisions]
-    heads["p_accepted"] = [p for _, p, _ in decisions]
+        for tool in tools:
+            prefix = f"{tool}_"
+            values = {k[len(prefix) :]: head[k] for k in head.index if k.startswith(prefix)}
+            row = pd.DataFrame([values])
+            ((decision, _),) = model.decide(row)
+            heads.loc[index, f"{tool}_decision_loho"] = decision
+            heads.loc[index, f"{tool}_p_accepted"] = round(float(model.p_accepted(row)[0]), 3)
     cols = ["head", "registration_cpu_s", "removed_ml", "face_region_removed",
             "brain_voxels_altered", "ours_face_fsim", "ours_brain_fsim", "pairs_cpu_s",
-            "decision_loho", "p_accepted"]  # fmt: skip
+            "ours_decision_loho", "ours_p_accepted"]  # fmt: skip
     print(f"## Our defacer ({len(heads)} heads; decision by a model trained without the head)\n")
     print(heads[cols].to_markdown(index=False))
+    if "quickshear" in tools:
+        print("\n## quickshear (plane cut 10 voxels in front of the registered template brain)\n")
+        cols = ["head", "quickshear_face_removed_share", "quickshear_face_fsim",
+                "quickshear_brain_changed_share", "quickshear_front_depth_changed_share",
+                "quickshear_decision_loho", "quickshear_p_accepted"]  # fmt: skip
+        print(heads[cols].to_markdown(index=False))
 
     metrics, _ = cross_validate(pairs, folds=5, seed=1)
     print(f"\n## Cross-validation: {len(pairs)} pairs from {pairs['subject'].nunique()} heads, "

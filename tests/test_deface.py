@@ -219,9 +219,9 @@ def test_generated_pairs_keep_their_promises(pairs) -> None:
     ]  # fmt: skip
     assert (pairs["decision"] == pairs["failure_type"].map(DECISION)).all()
     part = pairs[pairs["failure_type"] == "partial"]
-    assert part["truth_face_kept"].between(0.25, 0.9).all()
+    assert part["truth_face_kept"].between(0.15, 0.9).all()
     assert (part["truth_brain_removed"] < 0.001).all()
-    assert (pairs.loc[pairs["failure_type"] == "over", "truth_brain_removed"] >= 0.005).all()
+    assert (pairs.loc[pairs["failure_type"] == "over", "truth_brain_removed"] >= 0.002).all()
     good = pairs[pairs["failure_type"] == "correct"]
     assert (good["truth_face_kept"] <= 0.1).all() and (good["truth_brain_removed"] < 0.001).all()
 
@@ -293,6 +293,7 @@ def test_envelope_rejects_brain_damage_the_regression_never_saw() -> None:
 
 
 # ------------------------------------------------------------------------------ real face
+@pytest.mark.shared_data
 @pytest.mark.skipif(not REAL_FACE.is_file(), reason="../shared/data (real face) not present")
 def test_real_face_is_defaced_accepted_and_brain_untouched(
     template_dir, template, pairs, tmp_path
@@ -421,3 +422,34 @@ def test_defacing_refuses_bad_images(template_dir, tmp_path):
         nib.save(nib.Nifti1Image(data, np.eye(4)), path)
         with pytest.raises(NiftiError, match=f"subject s1: .*{name}.nii.gz"):
             load_head(path, "s1")
+
+
+@pytest.mark.filterwarnings("ignore:Arrays of 2-dimensional vectors:DeprecationWarning")
+def test_another_tools_defacing_is_imported_and_judged(head_files, template, template_dir, pairs,
+                                                        tmp_path):  # fmt: skip
+    """quickshear (pure Python) defaces the head; its output goes through the sheet's path:
+    import onto the ingested grid, then the same evaluator as ours."""
+    import json
+
+    quickshear = pytest.importorskip("quickshear").quickshear
+    from cohortflow.deface.classifier import DECISIONS
+    from cohortflow.deface.run import run_evaluate, run_import_defaced
+
+    img = nib.load(head_files["original"])
+    brain = template.to_subject(template.brain, img.shape, img.affine, np.eye(4))
+    sheared = quickshear(img, nib.Nifti1Image(brain.astype(np.uint8), img.affine))
+    tool_output = tmp_path / "quickshear_out.nii.gz"
+    nib.save(sheared, tool_output)
+    imported = tmp_path / "imported.nii.gz"
+    run_import_defaced(tool_output, imported, subject="abc123", defacer="quickshear")
+    model_path = tmp_path / "model.json"
+    model_path.write_text(json.dumps(fit(pairs).to_json()))
+    record = run_evaluate(
+        head_files["original"], imported, head_files["xfm"], template_dir, model_path,
+        decision_out=tmp_path / "d.json", renders_out=tmp_path / "f.png",
+        subject="abc123", defacer="quickshear", min_provenance_correlation=0.95,
+    )  # fmt: skip
+    assert record["Defacer"] == "quickshear" and record["Decision"] in DECISIONS
+    assert record["Features"]["brain_changed_share"] < 0.001  # quickshear spares the brain
+    assert record["Features"]["face_removed_share"] > 0.2
+    assert json.loads((tmp_path / "d.json").read_text())["Decision"] == record["Decision"]

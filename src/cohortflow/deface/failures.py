@@ -4,9 +4,9 @@ From one head (an original image and its template registration), four failure ty
 
 * ``none`` — no defacing: the original itself, and copies rewritten with another intensity
   scale (as a tool that changes data type would);
-* ``partial`` — the face mask shifted forward (8-20 mm) or down (15-35 mm), or shrunk towards
-  the chin (scale 0.35-0.7), so that eyes, nose or mouth remain;
-* ``over`` — the face mask shifted back (10-25 mm) or up (10-25 mm), or grown by 8-16 mm, with
+* ``partial`` — the face mask shifted forward (5-20 mm) or down (10-35 mm), or shrunk about
+  the centre of the face (scale 0.35-0.8), so that eyes, nose or mouth remain;
+* ``over`` — the face mask shifted back (6-25 mm) or up (6-25 mm), or grown by 5-16 mm, with
   no brain margin, so that it cuts into the brain;
 * ``correct`` — the defacer's own mask, exact or shifted by up to 2 mm per axis, with the brain
   margin.
@@ -14,10 +14,11 @@ From one head (an original image and its template registration), four failure ty
 Masks are changed in template space (mm along the template's axes) and carried onto the subject
 with the same registration the defacer uses. Every pair is checked against what its type
 promises (share of face tissue kept, share of brain removed, measured in the evaluator's
-regions) and redrawn when it does not: a ``partial`` pair keeps at least 25 % of the face, an
-``over`` pair removes at least 0.5 % of the brain, a ``correct`` pair keeps at most 10 % of the
-face and touches under 0.1 % of the brain. Types map to decisions: none/partial ->
-``face_remains``, over -> ``brain_damaged``, correct -> ``accepted``.
+regions) and redrawn when it does not: a ``partial`` pair keeps at least 15 % of the face, an
+``over`` pair removes at least 0.2 % of the brain (twice what acceptance tolerates), a
+``correct`` pair keeps at most 10 % of the face and touches under 0.1 % of the brain. Types
+map to decisions: none/partial -> ``face_remains``, over -> ``brain_damaged``, correct ->
+``accepted``.
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ _KINDS = {
     "over": ("shift_posterior", "grow", "shift_superior"),
 }
 _RANGES = {
-    "shift_anterior": (8.0, 20.0),
-    "shift_inferior": (15.0, 35.0),
-    "shrink": (0.35, 0.7),
-    "shift_posterior": (10.0, 25.0),
-    "shift_superior": (10.0, 25.0),
-    "grow": (8.0, 16.0),
+    "shift_anterior": (5.0, 20.0),
+    "shift_inferior": (10.0, 35.0),
+    "shrink": (0.35, 0.8),
+    "shift_posterior": (6.0, 25.0),
+    "shift_superior": (6.0, 25.0),
+    "grow": (5.0, 16.0),
 }
 _DIRECTION = {  # template axes: x right, y anterior, z superior
     "shift_anterior": (0, 1, 0),
@@ -133,9 +134,9 @@ def draw_variants(rng: np.random.Generator, per_type: int) -> Iterator[Variant]:
 
 def _meets_promise(failure_type: str, face_kept: float, brain_removed: float) -> bool:
     if failure_type == "partial":
-        return 0.25 <= face_kept <= 0.9 and brain_removed < 0.001
+        return 0.15 <= face_kept <= 0.9 and brain_removed < 0.001
     if failure_type == "over":
-        return brain_removed >= 0.005
+        return brain_removed >= 0.002
     if failure_type == "correct":
         return face_kept <= 0.10 and brain_removed < 0.001
     return True
