@@ -77,13 +77,13 @@ def test_defaced_dicom_matches_the_defaced_nifti(demo_run):
                                  ext=".nii.gz"))  # fmt: skip
         assert np.allclose(volume.affine, defaced.affine, atol=1e-4)
         assert np.array_equal(volume.get_fdata(), defaced.get_fdata())
-        ds = pydicom.dcmread(sorted(folder.iterdir())[0])
+        ds = pydicom.dcmread(sorted(folder.glob("*.dcm"))[0])
         codes = [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
         assert codes == ["113100", "113102"]
         assert ds.RecognizableVisualFeatures == "NO" and ds.ImageType[0] == "DERIVED"
         assert ds.PatientName == label
         plain = _path(demo_run, "ingest", label, suffix="FLAIR", ext="", datatype="dicom")
-        plain_ds = pydicom.dcmread(sorted(plain.iterdir())[0])
+        plain_ds = pydicom.dcmread(sorted(plain.glob("*.dcm"))[0])
         assert plain_ds.SeriesInstanceUID != ds.SeriesInstanceUID
     assert exported >= 3
 

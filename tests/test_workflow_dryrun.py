@@ -16,6 +16,7 @@ CASES = {
     "bad_sheet_row": (1, ["row 2", "column 'label'", "maybe", "'enum'"]),
     "no_pseudonym_key": (1, ["no pseudonymisation key", "COHORTFLOW_PSEUDONYM_KEY"]),
     "demo_key_real_data": (1, ["demo pseudonymisation key may only be used", "row 1"]),
+    "bad_deface_sheet": (1, ["sample sheet row 2", "'defaced' and 'defacer' go together"]),
 }
 
 
@@ -70,6 +71,13 @@ def test_default_config_dry_run_is_the_whole_demo(repo, tmp_path):
         ("classify_permutation", 4),
         ("classify_train", 1),
         ("classify_predict", 12),
+        ("deface_template", 1),
+        ("deface", 12),
+        ("deface_export_dicom", 9),  # the DICOM sources
+        ("deface_qa_pairs", 12),
+        ("deface_qa_train", 1),
+        ("deface_qa_evaluate", 12),
+        ("deface_qa_decisions", 1),
     ):
         assert any(line.split() == [rule, str(count)] for line in output.splitlines()), output
 
