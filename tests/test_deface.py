@@ -453,3 +453,41 @@ def test_another_tools_defacing_is_imported_and_judged(head_files, template, tem
     assert record["Features"]["brain_changed_share"] < 0.001  # quickshear spares the brain
     assert record["Features"]["face_removed_share"] > 0.2
     assert json.loads((tmp_path / "d.json").read_text())["Decision"] == record["Decision"]
+
+
+ENHANCED = SHARED_DATA / "mri" / "dicom" / "siemens_prisma_xa30_t1_enhanced"
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not ENHANCED.is_dir(), reason="../shared/data (enhanced DICOM) not present")
+def test_enhanced_multiframe_dicom_is_defaced_voxel_for_voxel(tmp_path):
+    """A real enhanced multi-frame file: the pixels under a removal mask made on the converted
+    grid, and only those, are zero when the defaced file is read back."""
+    import pydicom
+
+    from cohortflow.deface.dicom import deface_dataset
+    from cohortflow.ingest import dicom_series, dicom_volume
+    from cohortflow.ingest.pseudonym import PseudonymKey
+
+    series = dicom_series.discover_series(ENHANCED).series[0]
+    before = dicom_volume.volume_to_nifti(dicom_volume.read_volume(series))
+    data = before.get_fdata()
+    remove = np.zeros(data.shape, bool)
+    remove[: data.shape[0] // 2, data.shape[1] // 2 :, :] = True  # one corner block
+    (path,) = series.files
+    ds = pydicom.dcmread(path)
+    out, removed = deface_dataset(ds, path, PseudonymKey(b"k" * 32, "test"), "sub01", remove,
+                                  before.affine)  # fmt: skip
+    assert removed == remove.sum()
+    written = tmp_path / "defaced" / "0001.dcm"
+    written.parent.mkdir()
+    pydicom.dcmwrite(written, out, enforce_file_format=True)
+    again = dicom_series.discover_series(written.parent).series[0]
+    after = dicom_volume.volume_to_nifti(dicom_volume.read_volume(again))
+    assert np.allclose(after.affine, before.affine, atol=1e-4)
+    result = after.get_fdata()
+    assert np.all(result[remove] == 0)
+    assert np.array_equal(result[~remove], data[~remove])
+    assert [c.CodeValue for c in pydicom.dcmread(written).DeidentificationMethodCodeSequence] == [
+        "113100", "113102",
+    ]  # fmt: skip
