@@ -1,0 +1,99 @@
+"""Running PLINK (1.9 and 2) from the package: one place for threads, memory, logs and errors.
+
+Every call gets ``--threads`` and ``--memory`` (MiB) from the rule's ``threads`` and ``mem_mb``,
+writes under an output prefix, and is recorded (engine, version, arguments, seconds) so that the
+QC report can list every command as it was run. A failing PLINK run raises
+:class:`PlinkError` with PLINK's own ``Error:`` line and the log's path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from cohortflow.errors import CohortflowError
+
+ENGINES = {"plink1.9": ("plink1.9", "plink"), "plink2": ("plink2",)}
+
+
+class PlinkError(CohortflowError):
+    """PLINK refused the input or failed; the message carries its error line."""
+
+
+@cache
+def executable(engine: str) -> str:
+    for name in ENGINES[engine]:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise PlinkError(
+        f"{engine} not found on PATH (Debian: apt-get install {engine}; conda: envs/plink.yaml)"
+    )
+
+
+@cache
+def version(engine: str) -> str:
+    out = subprocess.run(
+        [executable(engine), "--version"], capture_output=True, text=True, check=False
+    )
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+
+@dataclass
+class PlinkRun:
+    engine: str
+    version: str
+    args: list[str]
+    seconds: float
+    log: Path
+
+
+@dataclass
+class PlinkSession:
+    """The PLINK runs of one job, with the resources the rule granted."""
+
+    threads: int = 1
+    memory_mb: int = 2000
+    runs: list[PlinkRun] = field(default_factory=list)
+
+    def run(self, engine: str, args: list[str], out: str | Path) -> PlinkRun:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            executable(engine), *args, "--threads", str(self.threads),
+            "--memory", str(self.memory_mb), "--out", str(out),
+        ]  # fmt: skip
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - start
+        log = out.with_name(out.name + ".log")
+        if result.returncode != 0:
+            text = (result.stdout + "\n" + result.stderr).splitlines()
+            error = next((line for line in text if line.startswith("Error")), None)
+            raise PlinkError(
+                f"{engine} {' '.join(args)} failed (exit {result.returncode}): "
+                f"{error or (text[-1] if text else 'no output')} (log: {log})"
+            )
+        record = PlinkRun(engine, version(engine), [*args], round(seconds, 3), log)
+        self.runs.append(record)
+        return record
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A PLINK whitespace-aligned report (e.g. .imiss, .het, .sexcheck) with typed columns;
+    FID/IID/SNP stay strings."""
+    table = pd.read_csv(path, sep=r"\s+", dtype=str, keep_default_na=False)
+    table.columns = [c.lstrip("#") for c in table.columns]
+    for column in table.columns:
+        if column in ("FID", "IID", "SNP", "ID", "STATUS", "MISS_PHENO", "A1", "A2", "REF", "ALT"):
+            continue
+        converted = pd.to_numeric(table[column], errors="coerce")
+        if converted.notna().sum() == (table[column] != "").sum():
+            table[column] = converted
+    return table
