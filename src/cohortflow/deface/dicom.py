@@ -17,6 +17,7 @@ Pixel data are written uncompressed (Explicit VR Little Endian).
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,10 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from cohortflow.errors import DicomError, InputError
-from cohortflow.ingest import dicom_series, dicom_volume
+from cohortflow.ingest import dicom_volume
 from cohortflow.ingest.deidentify import deidentify_dataset
 from cohortflow.ingest.pseudonym import PseudonymKey, remap_uid
-from cohortflow.ingest.run import IngestSettings, _refuse_unreadable, _relative_to_source
-from cohortflow.io.atomic import atomic_output_dir
+from cohortflow.ingest.run import IngestSettings, export_deidentified_dicom
 
 CLEAN_VISUAL_FEATURES = ("113102", "DCM", "Clean Recognizable Visual Features Option")
 _LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
@@ -105,34 +105,34 @@ def export_defaced_dicom(
     key: PseudonymKey,
     settings: IngestSettings,
 ) -> int:
-    """Write the subject's selected series, de-identified and defaced; pixels removed."""
+    """Write the subject's selected series, de-identified and defaced; pixels removed.
+
+    The series, file order and atomic folder are those of ingest's de-identified export; only
+    the writing of each file differs.
+    """
     import nibabel as nib
 
-    who = f"sub-{subject} (sample sheet row {sheet_row})"
-    source = Path(source)
     mask_img = nib.load(str(mask_path))
     mask = np.asarray(mask_img.dataobj) > 0
     removed = 0
-    try:
-        discovery = dicom_series.discover_series(source, logger=log)
-        _refuse_unreadable(discovery)
-        rules = dicom_series.RoleRules.from_mapping(settings.role_rules)
-        series, _ = dicom_series.select_series(
-            discovery, settings.target_role, rules, on_multiple=settings.on_multiple
-        )
-        with atomic_output_dir(out_dir) as tmp:
-            files = dicom_volume.files_in_slice_order(series)
-            for number, path in enumerate(files, start=1):
-                ds = pydicom.dcmread(path, force=True)
-                try:
-                    out, count = deface_dataset(ds, path, key, subject, mask, mask_img.affine)
-                except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                    raise DicomError(path, f"cannot deface ({type(exc).__name__}: {exc})") from None
-                removed += count
-                pydicom.dcmwrite(tmp / f"{number:04d}.dcm", out, enforce_file_format=True)
-    except InputError as exc:
-        raise _relative_to_source(exc, source, sheet_row).with_subject(who) from None
+
+    def write_defaced(path: Path, target: Path) -> None:
+        nonlocal removed
+        ds = pydicom.dcmread(path, force=True)
+        try:
+            out, count = deface_dataset(ds, path, key, subject, mask, mask_img.affine)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise DicomError(path, f"cannot deface ({type(exc).__name__}: {exc})") from None
+        removed += count
+        pydicom.dcmwrite(target, out, enforce_file_format=True)
+
+    files = export_deidentified_dicom(
+        source=source, out_dir=out_dir, subject=subject, sheet_row=sheet_row, key=key,
+        settings=settings, logger=log, write_file=write_defaced,
+    )  # fmt: skip
+    who = f"sub-{subject} (sample sheet row {sheet_row})"
     if removed == 0:
+        shutil.rmtree(out_dir, ignore_errors=True)  # no folder claims a defacing it lacks
         raise InputError(mask_path, "no DICOM pixel falls in the removed face region", who)
-    log.info("%s: wrote %d defaced DICOM files (%d pixels removed)", who, len(files), removed)
+    log.info("%s: %d defaced DICOM files (%d pixels removed)", who, files, removed)
     return removed

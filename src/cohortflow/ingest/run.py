@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,11 +299,14 @@ def export_deidentified_dicom(
     key: PseudonymKey,
     settings: IngestSettings,
     logger: logging.Logger | None = None,
+    write_file: Callable[[Path, Path], None] | None = None,
 ) -> int:
     """Write the selected series as de-identified DICOM (PS3.15 Basic profile); file count.
 
     The same series that :func:`ingest_subject` converts is chosen; its files are written in
     slice order as ``0001.dcm`` ... into a folder that appears whole or not at all.
+    ``write_file(source_file, target_file)`` replaces the plain de-identification (the defacer
+    passes one that also removes the face).
     """
     from cohortflow.ingest.deidentify import deidentify_file
     from cohortflow.io.atomic import atomic_output_dir
@@ -321,9 +325,13 @@ def export_deidentified_dicom(
         )
         with atomic_output_dir(out_dir) as tmp:
             for number, path in enumerate(dicom_volume.files_in_slice_order(series), start=1):
-                # Strict Basic profile: descriptions are removed, since cleaning them would be
-                # the Clean Descriptors Option, which we do not claim.
-                deidentify_file(path, tmp / f"{number:04d}.dcm", key, subject_label=subject)
+                target = tmp / f"{number:04d}.dcm"
+                if write_file is not None:
+                    write_file(path, target)
+                else:
+                    # Strict Basic profile: descriptions are removed, since cleaning them would
+                    # be the Clean Descriptors Option, which we do not claim.
+                    deidentify_file(path, target, key, subject_label=subject)
     except InputError as exc:
         raise _relative_to_source(exc, source, sheet_row).with_subject(who) from None
     log.info("%s: wrote %d de-identified DICOM files", who, len(series.files))
