@@ -56,8 +56,6 @@ class QAModel:
 
     def probabilities(self, table: pd.DataFrame) -> np.ndarray:
         z = self.standardise(table) @ self.coef.T + self.intercept
-        if len(self.classes) == 2 and self.coef.shape[0] == 1:  # never stored this way
-            raise ValueError("binary model stored without both classes")
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
@@ -259,24 +257,24 @@ def cross_validate(
     return metrics, out
 
 
-def held_out_type(table: pd.DataFrame, failure_type: str, *, c: float = 1.0) -> dict:
-    """Train without one failure type, test on it: share of its pairs decided correctly
-    as accepted/rejected (the decision itself may be unseen in training)."""
-    train = table[table["failure_type"] != failure_type]
-    test = table[table["failure_type"] == failure_type]
+def held_out(table: pd.DataFrame, column: str, value: str, *, c: float = 1.0) -> dict:
+    """Train without the pairs whose ``column`` is ``value``, test on them: share decided
+    correctly as accepted/rejected (the decision itself may be unseen in training), and share
+    given exactly the right decision."""
+    test = table[table[column] == value]
     if test.empty:
-        return {"failure_type": failure_type, "n": 0, "accuracy": float("nan")}
-    model = fit(train, c=c)
-    predicted = model.predict(test)
+        return {column: value, "n": 0, "accuracy": float("nan")}
+    predicted = fit(table[table[column] != value], c=c).predict(test)
     truth = test["decision"].tolist()
-    correct = [
-        (a == "accepted") == (b == "accepted") for a, b in zip(truth, predicted, strict=True)
-    ]
+    pairs = list(zip(truth, predicted, strict=True))
     return {
-        "failure_type": failure_type,
+        column: value,
         "n": len(test),
-        "accuracy": float(np.mean(correct)),
-        "decision_accuracy": float(
-            np.mean([a == b for a, b in zip(truth, predicted, strict=True)])
-        ),
+        "accuracy": float(np.mean([(a == "accepted") == (b == "accepted") for a, b in pairs])),
+        "decision_accuracy": float(np.mean([a == b for a, b in pairs])),
     }
+
+
+def held_out_type(table: pd.DataFrame, failure_type: str, *, c: float = 1.0) -> dict:
+    """:func:`held_out` for one failure type."""
+    return held_out(table, "failure_type", failure_type, c=c)

@@ -99,7 +99,7 @@ def apply_removal(img: nib.Nifti1Image, remove: np.ndarray) -> nib.Nifti1Image:
     """The image with ``remove`` voxels set to 0 and every other stored value unchanged."""
     raw = np.asanyarray(img.dataobj)
     slope, inter = img.header.get_slope_inter()
-    if inter not in (None, 0) and not np.isnan(inter):
+    if inter is not None and not np.isnan(inter) and inter != 0:
         # A non-zero intercept means no stored value is 0: write scaled floats instead.
         data = np.asarray(img.get_fdata(dtype=np.float32)).copy()
         data[remove] = 0
@@ -110,7 +110,7 @@ def apply_removal(img: nib.Nifti1Image, remove: np.ndarray) -> nib.Nifti1Image:
     data = np.array(raw, copy=True)
     data[remove] = 0
     out = nib.Nifti1Image(data, img.affine, img.header)
-    if slope not in (None,) and not np.isnan(slope):
+    if slope is not None and not np.isnan(slope):
         out.header.set_slope_inter(slope, 0.0)
     return out
 

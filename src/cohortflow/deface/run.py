@@ -133,11 +133,16 @@ def run_deface(
     return record
 
 
-def _scorer(original: Path | str, registration: Path | str, template: Template, subject: str,
-            min_provenance_correlation: float) -> tuple[PairScorer, nib.Nifti1Image]:  # fmt: skip
-    img = load_head(original, subject, "original")
+def _scorer(
+    img: nib.Nifti1Image,
+    original: Path | str,
+    registration: Path | str,
+    template: Template,
+    subject: str,
+    min_provenance_correlation: float,
+) -> PairScorer:
     try:
-        scorer = PairScorer(
+        return PairScorer(
             np.asarray(img.get_fdata(dtype=np.float32)),
             img.affine,
             template,
@@ -147,7 +152,6 @@ def _scorer(original: Path | str, registration: Path | str, template: Template, 
         )
     except InputError as exc:
         raise exc.with_subject(subject) from None
-    return scorer, img
 
 
 def run_pairs(
@@ -163,10 +167,11 @@ def run_pairs(
     min_provenance_correlation: float,
 ) -> pd.DataFrame:
     template = Template.load(template_dir)
-    scorer, img = _scorer(original, registration, template, subject, min_provenance_correlation)
+    img = load_head(original, subject, "original")
+    scorer = _scorer(img, original, registration, template, subject, min_provenance_correlation)
     start = time.perf_counter()
     rows = generate_pairs(
-        scorer.original, img.affine, template, read_registration(registration), scorer,
+        scorer.original, img.affine, template, scorer.subject_to_template, scorer,
         subject=subject, per_type=per_type, margin_mm=margin_mm, seed=seed,
     )  # fmt: skip
     table = pd.DataFrame(rows)
@@ -263,7 +268,9 @@ def run_evaluate(
             (defaced_img.shape, defaced_img.affine),
             str(original), str(defaced),
         )  # fmt: skip
-        scorer, _ = _scorer(original, registration, template, subject, min_provenance_correlation)
+        scorer = _scorer(
+            original_img, original, registration, template, subject, min_provenance_correlation
+        )
         values, after, alignment = scorer.features(
             np.asarray(defaced_img.get_fdata(dtype=np.float32)), str(defaced)
         )
