@@ -17,6 +17,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/wm_clusters.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/deface.smk"
+include: "workflow/rules/genotype_qc.smk"
 
 
 rule all:

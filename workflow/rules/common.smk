@@ -6,6 +6,10 @@ from snakemake.logging import logger
 from cohortflow.classify.splits import classify_split_names
 from cohortflow.cohort import OUR_DEFACER, Cohort
 from cohortflow.config import read_sample_sheet, validate_config
+from cohortflow.errors import ConfigError
+from cohortflow.genotype_qc.report import PLOTS as GENOTYPE_QC_PLOTS
+from cohortflow.genotype_qc.steps import STEPS as GENOTYPE_QC_STEP_NAMES
+from cohortflow.genotype_qc.steps import InputSettings, step_dir_name
 from cohortflow.ingest.dicom_series import RoleRules
 from cohortflow.ingest.pseudonym import key_fingerprint, load_key
 from cohortflow.paths import bids, subject_log
@@ -91,6 +95,7 @@ def get_final_output():
                 targets.append(defaced_dicom(row.label, row.session))
     if config["stages"]["deface_qa"]:
         targets.append("results/deface_qa/decisions.tsv")
+    targets += get_genotype_outputs()
     if CLASSIFY_ACTIVE:
         targets.append("results/classify/predictions.tsv")
         if CLASSIFY_TRAINS:
@@ -313,3 +318,59 @@ def get_deface_qa_decisions(wildcards):
         for row in COHORT.rows
         for defacer in COHORT.defacers(row)
     ]
+
+
+# ---------------------------------------------------------------- genotype QC / association
+GENOTYPE_QC_STEPS = "results/genotype_qc/steps"
+GENOTYPE_CLEAN = {
+    ext: f"results/genotype_qc/clean/cohort.{ext}" for ext in ("bed", "bim", "fam")
+}
+if config["stages"]["genotype_qc"]:
+    # A missing input is a config error before the DAG, naming the key.
+    InputSettings.from_config(config["genotypes"])
+if config["stages"]["association"] and not config["stages"]["genotype_qc"]:
+    raise ConfigError(
+        "stages.association: needs stages.genotype_qc (it uses the clean set)"
+    )
+
+
+def genotype_qc_step(name):
+    return f"{GENOTYPE_QC_STEPS}/{step_dir_name(name)}"
+
+
+def genotype_qc_steps_before(name):
+    """The folders of the steps before ``name`` (all steps for None)."""
+    names = GENOTYPE_QC_STEP_NAMES
+    if name is not None:
+        names = names[: names.index(name)]
+    return [genotype_qc_step(n) for n in names]
+
+
+def get_genotype_input(wildcards):
+    """The input files named by genotypes.input (and the phenotype table), so that Snakemake
+    reruns the QC when they change; the demo's are made by the demo_genotypes rule."""
+    genotypes = config["genotypes"]
+    path = genotypes["input"]
+    if path.endswith((".vcf", ".vcf.gz", ".bcf")):
+        files = [path]
+    else:
+        prefix = path.removesuffix(".bed").removesuffix(".pgen")
+        pgen = path.endswith(".pgen") or Path(f"{prefix}.pgen").exists()
+        files = [
+            f"{prefix}{ext}"
+            for ext in (
+                (".pgen", ".pvar", ".psam") if pgen else (".bed", ".bim", ".fam")
+            )
+        ]
+    if genotypes["phenotype_file"]:
+        files.append(genotypes["phenotype_file"])
+    return files
+
+
+def get_genotype_outputs():
+    targets = []
+    if config["stages"]["genotype_qc"]:
+        targets += [*GENOTYPE_CLEAN.values(), "results/genotype_qc/report/summary.json"]
+    if config["stages"]["association"]:
+        targets.append("results/association/summary.json")
+    return targets

@@ -37,6 +37,11 @@ class GenotypeInput:
     n_variants: int | None = None
 
 
+def with_ext(prefix: str | Path, ext: str) -> Path:
+    """``prefix`` + ``ext`` (``Path.with_suffix`` would cut a prefix such as ``data.clean``)."""
+    return Path(f"{prefix}{ext}")
+
+
 def _lines(path: Path) -> list[list[str]]:
     with path.open() as fh:
         return [line.split() for line in fh if line.strip()]
@@ -51,9 +56,9 @@ def detect_input(path: str | Path) -> GenotypeInput:
             raise GenotypeInputError(path, "file not found")
         return GenotypeInput("vcf", path)
     prefix = path.with_suffix("") if path.suffix in (".bed", ".bim", ".fam", ".pgen") else path
-    if prefix.with_suffix(".bed").exists() or prefix.with_suffix(".bim").exists():
+    if with_ext(prefix, ".bed").exists() or with_ext(prefix, ".bim").exists():
         return GenotypeInput("bfile", prefix)
-    if prefix.with_suffix(".pgen").exists():
+    if with_ext(prefix, ".pgen").exists():
         return GenotypeInput("pfile", prefix)
     raise GenotypeInputError(
         path, "no PLINK 1 (.bed/.bim/.fam), PLINK 2 (.pgen/.pvar/.psam) or VCF/BCF input here"
@@ -76,7 +81,7 @@ def _check_unique_samples(path: Path, ids: list[tuple[str, str]], first_line: in
 def check_bfile(prefix: str | Path) -> GenotypeInput:
     """Check a PLINK 1 binary fileset; returns it with its sample and variant counts."""
     prefix = Path(prefix)
-    files = {ext: prefix.with_suffix(ext) for ext in (".bed", ".bim", ".fam")}
+    files = {ext: with_ext(prefix, ext) for ext in (".bed", ".bim", ".fam")}
     for ext, path in files.items():
         if not path.is_file():
             raise GenotypeInputError(path, f"missing {ext} file of the PLINK 1 fileset")
@@ -148,7 +153,7 @@ def check_input(path: str | Path) -> GenotypeInput:
         return check_bfile(found.path)
     if found.kind == "vcf":
         return check_vcf(found.path)
-    psam = found.path.with_suffix(".psam")
+    psam = with_ext(found.path, ".psam")
     if psam.is_file():
         rows = _lines(psam)
         header = rows[0] if rows and rows[0][0].startswith("#") else None

@@ -1,0 +1,324 @@
+"""The QC's account: per-sample and per-variant tables, attrition, and the QC plots.
+
+Built from the step folders (see :mod:`cohortflow.genotype_qc.steps`) and checked against the
+clean fileset: every sample and variant of the input that is not in the clean fileset must
+have a recorded reason, or the report refuses to be written.
+
+Tables (tab-separated):
+
+``samples.tsv``
+    every input sample: reported sex, phenotype, call rate metrics, chrX F with genetic sex and
+    status, heterozygosity F, relatives and the highest kinship, PCs and outlier flag, and
+    ``status`` (kept/removed), ``removed_at`` (step), ``reasons`` (codes) and ``details``.
+``variants.tsv.gz``
+    every input variant: position, alleles, pre-filter and final missingness, MAF, HWE p and
+    the same status columns.
+``attrition.tsv``
+    per step: samples and variants in, removed and out, and the count per reason.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cohortflow.errors import CohortflowError
+from cohortflow.genotype_qc import decide
+from cohortflow.genotype_qc.inputs import with_ext
+from cohortflow.genotype_qc.steps import (
+    STEPS,
+    read_bim,
+    read_fam,
+    step_dir_name,
+)
+from cohortflow.io.atomic import atomic_output_file, write_json
+
+PLOTS = ("missingness_heterozygosity", "sex_check", "kinship", "pca", "hwe_qq")
+STATUS_COLOURS = {"kept": "#4c72b0", "removed": "#c44e52"}
+
+
+class QCAccountError(CohortflowError):
+    """The clean fileset and the recorded removals disagree (a bug, never user data)."""
+
+
+def _read(path: Path, **kwargs) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype={"FID": str, "IID": str, "ID": str}, **kwargs)
+
+
+def _steps(root: Path) -> dict[str, Path]:
+    return {name: root / step_dir_name(name) for name in STEPS}
+
+
+def _collapse(removed: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    if removed.empty:
+        return pd.DataFrame(columns=[*keys, "removed_at", "reasons", "details"])
+    return (
+        removed.groupby(keys, sort=False)
+        .agg(
+            removed_at=("step", "first"),
+            reasons=("reason", lambda r: ";".join(dict.fromkeys(r))),
+            details=("detail", " | ".join),
+        )
+        .reset_index()
+    )
+
+
+def sample_table(root: Path) -> pd.DataFrame:
+    steps = _steps(root)
+    table = _read(steps["import"] / "samples.tsv")
+    for name in STEPS[1:]:
+        path = steps[name] / "samples.tsv"
+        if path.is_file():
+            metrics = _read(path)
+            table = table.merge(metrics, on=["FID", "IID"], how="left", suffixes=("", f"_{name}"))
+    removed = pd.concat([_read(steps[n] / "removed_samples.tsv") for n in STEPS])
+    table = table.merge(_collapse(removed, ["FID", "IID"]), on=["FID", "IID"], how="left")
+    table.insert(2, "status", np.where(table["removed_at"].isna(), "kept", "removed"))
+    return table
+
+
+def variant_table(root: Path) -> pd.DataFrame:
+    steps = _steps(root)
+    table = _read(steps["import"] / "variants.tsv")
+    for name in ("variant_callrate", "variant_final"):
+        table = table.merge(_read(steps[name] / "variants.tsv"), on="ID", how="left")
+    removed = pd.concat([_read(steps[n] / "removed_variants.tsv") for n in STEPS])
+    table = table.merge(_collapse(removed, ["ID"]), on="ID", how="left")
+    table.insert(1, "status", np.where(table["removed_at"].isna(), "kept", "removed"))
+    return table
+
+
+def attrition_table(root: Path) -> pd.DataFrame:
+    rows = []
+    for name, folder in _steps(root).items():
+        record = json.loads((folder / "step.json").read_text())
+        reasons = pd.concat([
+            _read(folder / "removed_samples.tsv")["reason"],
+            _read(folder / "removed_variants.tsv")["reason"],
+        ]).value_counts()  # fmt: skip
+        rows.append({
+            "step": name, "title": record["title"],
+            "samples_in": record["samples_in"], "samples_removed": record["samples_removed"],
+            "samples_out": record["samples_out"], "variants_in": record["variants_in"],
+            "variants_removed": record["variants_removed"],
+            "variants_out": record["variants_out"],
+            "reasons": "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items())),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def check_account(
+    samples: pd.DataFrame, variants: pd.DataFrame, clean_prefix: Path
+) -> dict[str, int]:
+    """Every input sample/variant is either in the clean fileset or removed with a reason."""
+    fam = read_fam(with_ext(clean_prefix, ".fam"))
+    bim = read_bim(with_ext(clean_prefix, ".bim"))
+    kept_s = set(zip(fam["FID"], fam["IID"], strict=True))
+    kept_v = set(bim["ID"])
+    sample_keys = list(zip(samples["FID"], samples["IID"], strict=True))
+    in_clean = np.array([k in kept_s for k in sample_keys])
+    problems = []
+    if (in_clean != (samples["status"] == "kept").to_numpy()).any():
+        problems.append("samples: clean fileset and kept status differ")
+    if (samples.loc[~in_clean, "reasons"].isna()).any():
+        problems.append("samples removed without a recorded reason")
+    v_in = variants["ID"].isin(kept_v).to_numpy()
+    if (v_in != (variants["status"] == "kept").to_numpy()).any():
+        problems.append("variants: clean fileset and kept status differ")
+    if variants.loc[~v_in, "reasons"].isna().any():
+        problems.append("variants removed without a recorded reason")
+    if len(kept_s) != len(fam) or not kept_s <= set(sample_keys):
+        problems.append("clean fileset has samples that are not in the input")
+    if problems:
+        raise QCAccountError(f"{clean_prefix}: " + "; ".join(problems))
+    return {"samples_kept": len(fam), "variants_kept": len(bim)}
+
+
+# ----------------------------------------------------------------------------------- plots
+def _save(fig: plt.Figure, path: Path) -> None:
+    with atomic_output_file(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _by_status(ax, x, y, status, **kwargs) -> None:
+    for name, colour in STATUS_COLOURS.items():
+        mask = status == name
+        if mask.any():
+            ax.scatter(x[mask], y[mask], s=12, c=colour, label=f"{name} ({int(mask.sum())})",
+                       alpha=0.8, **kwargs)  # fmt: skip
+
+
+def plot_missingness_heterozygosity(samples: pd.DataFrame, root: Path, path: Path) -> None:
+    record = json.loads((root / step_dir_name("heterozygosity") / "step.json").read_text())
+    settings, extra = record["settings"], record["extra"]
+    tested = samples.dropna(subset=["het_F", "F_MISS"])
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    _by_status(ax, tested["F_MISS"].to_numpy(), tested["het_F"].to_numpy(), tested["status"])
+    ax.axvline(settings["sample_missing"], ls="--", c="grey", lw=1)
+    mean, sd, k = extra["het_mean"], extra["het_sd"], settings["het_n_sd"]
+    if np.isfinite(mean) and np.isfinite(sd):
+        for bound in (mean - k * sd, mean + k * sd):
+            ax.axhline(bound, ls=":", c="grey", lw=1)
+    ax.set_xscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("sample missingness (F_MISS)")
+    ax.set_ylabel("heterozygosity F (LD-pruned autosomes)")
+    n_untested = len(samples) - len(tested)
+    ax.set_title(
+        "Missingness vs heterozygosity"
+        + (f" ({n_untested} removed before the heterozygosity step)" if n_untested else ""),
+        fontsize=9,
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_sex_check(samples: pd.DataFrame, root: Path, path: Path) -> None:
+    record = json.loads((root / step_dir_name("sex_check") / "step.json").read_text())
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    if "sex_F" not in samples.columns or samples["sex_F"].isna().all():
+        ax.text(0.5, 0.5, "sex not checkable: no chrX variants", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        tested = samples.dropna(subset=["sex_F"])
+        groups = ["female", "male", "unknown"]
+        x = tested["sex_reported"].map({g: i for i, g in enumerate(groups)}).to_numpy(float)
+        jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(x))
+        problem = ~tested["sex_status"].isin(["ok"]).to_numpy()
+        ax.scatter(x[~problem] + jitter[~problem], tested["sex_F"][~problem], s=12, c="#4c72b0",
+                   label=f"ok ({int((~problem).sum())})")  # fmt: skip
+        ax.scatter(x[problem] + jitter[problem], tested["sex_F"][problem], s=30, c="#c44e52",
+                   marker="x", label=f"problem ({int(problem.sum())})")  # fmt: skip
+        s = record["settings"]
+        ax.axhline(s["sex_female_max_f"], ls="--", c="grey", lw=1)
+        ax.axhline(s["sex_male_min_f"], ls="--", c="grey", lw=1)
+        ax.set_xticks(range(len(groups)), groups)
+        ax.set_xlabel("reported sex")
+        ax.set_ylabel("chrX inbreeding F")
+        ax.legend(fontsize=8)
+    ax.set_title("Sex check (plink1.9 --check-sex)", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_kinship(root: Path, path: Path) -> None:
+    folder = root / step_dir_name("relatedness")
+    record = json.loads((folder / "step.json").read_text())
+    pairs = _read(folder / "kinship_pairs.tsv")
+    related = pairs["related"].astype(str).str.lower().eq("true").to_numpy()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    if pairs.empty:
+        ax.text(0.5, 0.5, "no pair closer than third degree", ha="center", va="center",
+                transform=ax.transAxes)  # fmt: skip
+    ax.scatter(pairs["IBS0"][~related], pairs["KINSHIP"][~related], s=12, c="#4c72b0",
+               label=f"below threshold ({int((~related).sum())})")  # fmt: skip
+    ax.scatter(pairs["IBS0"][related], pairs["KINSHIP"][related], s=18, c="#c44e52",
+               label=f"related ({int(related.sum())})")  # fmt: skip
+    ax.legend(fontsize=8)
+    for bound in (decide.KINSHIP_THIRD, decide.KINSHIP_SECOND, decide.KINSHIP_FIRST,
+                  decide.KINSHIP_DUPLICATE):  # fmt: skip
+        ax.axhline(bound, ls=":", c="grey", lw=1)
+    ax.axhline(record["settings"]["kinship"], ls="--", c="black", lw=1)
+    ax.set_xlabel("IBS0 (share of SNPs sharing no allele)")
+    ax.set_ylabel("KING kinship")
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), 0.55)
+    ax.set_title(
+        f"KING-robust kinship of pairs closer than third degree "
+        f"({record['extra']['n_pairs']} at or above {record['settings']['kinship']})",
+        fontsize=9
+    )  # fmt: skip
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_pca(samples: pd.DataFrame, path: Path) -> None:
+    have = [c for c in ("PC1", "PC2", "PC3", "PC4") if c in samples.columns]
+    tested = samples.dropna(subset=have[:1]) if have else samples.iloc[:0]
+    panels = [(a, b) for a, b in (("PC1", "PC2"), ("PC3", "PC4")) if a in have and b in have]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5 * max(len(panels), 1), 4.5))
+    axes = np.atleast_1d(axes)
+    outlier = tested.get("pca_outlier", pd.Series(False, index=tested.index))
+    outlier = outlier.astype(str).str.lower().eq("true").to_numpy()
+    for ax, (a, b) in zip(axes, panels, strict=False):
+        ax.scatter(tested[a][~outlier], tested[b][~outlier], s=10, c="#4c72b0",
+                   label=f"samples ({int((~outlier).sum())})")  # fmt: skip
+        if outlier.any():
+            ax.scatter(tested[a][outlier], tested[b][outlier], s=30, c="#c44e52", marker="x",
+                       label=f"outliers ({int(outlier.sum())})")  # fmt: skip
+        ax.set_xlabel(a)
+        ax.set_ylabel(b)
+        ax.legend(fontsize=8)
+    if not panels:
+        axes[0].text(0.5, 0.5, "too few PCs to plot", ha="center", va="center")
+    fig.suptitle("Ancestry PCA (LD-pruned, unrelated samples)", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_hwe_qq(variants: pd.DataFrame, root: Path, path: Path) -> None:
+    record = json.loads((root / step_dir_name("variant_final") / "step.json").read_text())
+    p = pd.to_numeric(variants["HWE_P"], errors="coerce").dropna().to_numpy()
+    p = np.sort(np.clip(p, 1e-300, 1))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if len(p):
+        expected = -np.log10((np.arange(1, len(p) + 1) - 0.5) / len(p))
+        observed = -np.log10(p)
+        ax.scatter(expected, observed, s=6, c="#4c72b0")
+        top = max(expected.max(), observed.max())
+        ax.plot([0, expected.max()], [0, expected.max()], c="grey", lw=1)
+        threshold = record["settings"]["hwe_p"]
+        ax.axhline(-np.log10(threshold), ls="--", c="#c44e52", lw=1,
+                   label=f"p = {threshold:g}")  # fmt: skip
+        ax.set_ylim(0, top * 1.05)
+        ax.legend(fontsize=8)
+    ax.set_xlabel("expected −log10 p")
+    ax.set_ylabel("observed −log10 p")
+    ax.set_title(f"HWE exact test ({record['extra']['hwe_in']})", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# ------------------------------------------------------------------------------ the report
+def write_report(root: str | Path, clean_prefix: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """Tables, plots and ``summary.json`` for the QC under ``root``; returns the summary."""
+    root, clean_prefix, out_dir = Path(root), Path(clean_prefix), Path(out_dir)
+    samples = sample_table(root)
+    variants = variant_table(root)
+    attrition = attrition_table(root)
+    kept = check_account(samples, variants, clean_prefix)
+    with atomic_output_file(out_dir / "samples.tsv") as tmp:
+        samples.to_csv(tmp, sep="\t", index=False, na_rep="NA")
+    with atomic_output_file(out_dir / "variants.tsv.gz") as tmp:
+        variants.to_csv(tmp, sep="\t", index=False, na_rep="NA", compression="gzip")
+    with atomic_output_file(out_dir / "attrition.tsv") as tmp:
+        attrition.to_csv(tmp, sep="\t", index=False)
+    plots = out_dir / "plots"
+    plot_missingness_heterozygosity(samples, root, plots / "missingness_heterozygosity.png")
+    plot_sex_check(samples, root, plots / "sex_check.png")
+    plot_kinship(root, plots / "kinship.png")
+    plot_pca(samples, plots / "pca.png")
+    plot_hwe_qq(variants, root, plots / "hwe_qq.png")
+    runs = []
+    for name in STEPS:
+        record = json.loads((root / step_dir_name(name) / "step.json").read_text())
+        runs += [dict(run, step=name) for run in record["plink_runs"]]
+    summary = {
+        **kept,
+        "samples_in": len(samples),
+        "variants_in": len(variants),
+        "samples_removed_by_reason": samples["reasons"].dropna().value_counts().to_dict(),
+        "variants_removed_by_reason": variants["reasons"].dropna().value_counts().to_dict(),
+        "plink_runs": runs,
+        "plink_seconds": round(sum(r["seconds"] for r in runs), 3),
+    }
+    write_json(out_dir / "summary.json", summary)
+    return summary

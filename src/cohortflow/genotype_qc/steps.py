@@ -1,0 +1,699 @@
+"""The genotype QC steps: PLINK computes, this module decides and records.
+
+The input is converted once (plink2) to a PLINK 1 binary fileset, which both engines read
+(``plink1.9 --check-sex`` needs it). After that no step rewrites genotypes: each step reads the
+imported fileset through the previous step's ``keep.txt`` (FID IID) and ``extract.txt``
+(variant IDs), and writes its own folder:
+
+``keep.txt``, ``extract.txt``
+    the samples and variants that go on;
+``removed_samples.tsv`` / ``removed_variants.tsv``
+    ``FID IID`` / ``ID`` with ``step``, ``reason`` (a short code) and ``detail`` (the value and
+    the threshold), one row per removal reason;
+``samples.tsv`` / ``variants.tsv``
+    the step's metrics for every sample / variant it tested;
+``step.json``
+    settings, counts in and out, notes, and every PLINK command with engine, version and seconds;
+``plink/``
+    PLINK's own outputs and logs.
+
+Each folder is written atomically, so a failed step leaves nothing. The final step writes the
+clean fileset. Thresholds and their sources are documented in the config schema
+(``workflow/schemas/config.schema.yaml``, section ``genotype_qc``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cohortflow.errors import ConfigError
+from cohortflow.genotype_qc import decide
+from cohortflow.genotype_qc.inputs import (
+    MISSING_CODES,
+    GenotypeInputError,
+    check_input,
+    check_phenotype_table,
+    with_ext,
+)
+from cohortflow.genotype_qc.plink import PlinkSession, read_table
+from cohortflow.io.atomic import atomic_output_dir, atomic_output_file, write_json
+
+log = logging.getLogger(__name__)
+
+#: The steps in order; the folder of step ``i`` is ``{i}_{name}``.
+STEPS = (
+    "import",
+    "variant_callrate",
+    "sample_callrate",
+    "sex_check",
+    "heterozygosity",
+    "relatedness",
+    "pca",
+    "variant_final",
+)
+TITLES = {
+    "import": "input converted (plink2)",
+    "variant_callrate": "variant call-rate pre-filter",
+    "sample_callrate": "sample call rate",
+    "sex_check": "sex check (chrX, plink1.9 --check-sex)",
+    "heterozygosity": "heterozygosity (LD-pruned autosomal SNPs)",
+    "relatedness": "relatedness (KING kinship)",
+    "pca": "ancestry PCA",
+    "variant_final": "final variant call rate, MAF, HWE",
+}
+CHRX_CODES = frozenset({"23", "X", "chrX"})
+AUTOSOMES = frozenset(str(c) for c in range(1, 23)) | frozenset(f"chr{c}" for c in range(1, 23))
+DATA = "data"  # the imported fileset's name inside the import folder
+
+
+def step_dir_name(name: str) -> str:
+    return f"{STEPS.index(name)}_{name}"
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    """Where the genotypes and the phenotype/covariate table are (config section ``genotypes``)."""
+
+    input: str
+    phenotype_file: str | None = None
+    phenotype: str = "PHENO"
+    covariates: tuple[str, ...] = ()
+    sex_column: str | None = None
+    build: str | None = None
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> InputSettings:
+        if not section.get("input"):
+            raise ConfigError("genotypes.input: no genotype input configured")
+        return cls(
+            input=str(section["input"]),
+            phenotype_file=section.get("phenotype_file") or None,
+            phenotype=str(section.get("phenotype", "PHENO")),
+            covariates=tuple(section.get("covariates") or ()),
+            sex_column=section.get("sex_column") or None,
+            build=section.get("build") or None,
+        )
+
+
+@dataclass(frozen=True)
+class QCSettings:
+    """Thresholds of the QC (config section ``genotype_qc``); defaults and sources in the schema."""
+
+    variant_missing_prefilter: float = 0.05
+    sample_missing: float = 0.03
+    sex_female_max_f: float = 0.2
+    sex_male_min_f: float = 0.8
+    sex_remove: tuple[str, ...] = ("mismatch", "ambiguous")
+    het_n_sd: float = 3.0
+    het_ld_pruned: bool = True
+    prune_window: int = 50
+    prune_step: int = 5
+    prune_r2: float = 0.2
+    prune_maf: float = 0.01
+    prune_exclude_ranges: str | None = None
+    kinship: float = decide.KINSHIP_SECOND
+    n_pcs: int = 10
+    pca_outlier_pcs: int = 10
+    pca_outlier_sd: float = 6.0
+    pca_remove_outliers: bool = True
+    variant_missing: float = 0.02
+    maf: float = 0.01
+    hwe_p: float = 1e-6
+    hwe_samples: str = "auto"
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> QCSettings:
+        defaults = cls()
+        sex = section.get("sex_check", {})
+        het = section.get("heterozygosity", {})
+        prune = section.get("ld_prune", {})
+        pca = section.get("pca", {})
+        return cls(
+            variant_missing_prefilter=float(
+                section.get("variant_missing_prefilter", defaults.variant_missing_prefilter)
+            ),
+            sample_missing=float(section.get("sample_missing", defaults.sample_missing)),
+            sex_female_max_f=float(sex.get("female_max_f", defaults.sex_female_max_f)),
+            sex_male_min_f=float(sex.get("male_min_f", defaults.sex_male_min_f)),
+            sex_remove=tuple(sex.get("remove", defaults.sex_remove)),
+            het_n_sd=float(het.get("n_sd", defaults.het_n_sd)),
+            het_ld_pruned=bool(het.get("ld_pruned", defaults.het_ld_pruned)),
+            prune_window=int(prune.get("window", defaults.prune_window)),
+            prune_step=int(prune.get("step", defaults.prune_step)),
+            prune_r2=float(prune.get("r2", defaults.prune_r2)),
+            prune_maf=float(prune.get("maf", defaults.prune_maf)),
+            prune_exclude_ranges=prune.get("exclude_ranges") or None,
+            kinship=float(section.get("relatedness", {}).get("kinship", defaults.kinship)),
+            n_pcs=int(pca.get("n_pcs", defaults.n_pcs)),
+            pca_outlier_pcs=int(pca.get("outlier_pcs", defaults.pca_outlier_pcs)),
+            pca_outlier_sd=float(pca.get("outlier_sd", defaults.pca_outlier_sd)),
+            pca_remove_outliers=bool(pca.get("remove_outliers", defaults.pca_remove_outliers)),
+            variant_missing=float(section.get("variant_missing", defaults.variant_missing)),
+            maf=float(section.get("maf", defaults.maf)),
+            hwe_p=float(section.get("hwe_p", defaults.hwe_p)),
+            hwe_samples=str(section.get("hwe_samples", defaults.hwe_samples)),
+        )
+
+
+@dataclass
+class StepResult:
+    """What one step decided; the runner writes it out."""
+
+    removed_samples: list[tuple[str, str, str, str]] = field(default_factory=list)  # FID IID
+    removed_variants: list[tuple[str, str, str]] = field(default_factory=list)  # ID reason det.
+    sample_metrics: pd.DataFrame | None = None
+    variant_metrics: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: The import step sets the starting state (every sample and variant of the fileset).
+    state: tuple[pd.DataFrame, pd.Series] | None = None
+
+
+@dataclass
+class Context:
+    """Everything a step reads: the imported fileset, earlier step folders and the state."""
+
+    root: Path  # folder holding the step folders
+    work: Path  # this step's (temporary) folder
+    settings: QCSettings
+    session: PlinkSession
+    keep: pd.DataFrame  # FID, IID (strings)
+    extract: pd.Series  # variant IDs
+
+    @property
+    def bfile(self) -> Path:
+        return self.root / step_dir_name("import") / DATA
+
+    def step(self, name: str) -> Path:
+        return self.root / step_dir_name(name)
+
+    def filters(self, previous: Path, variants: Path | None = None) -> list[str]:
+        return [
+            "--bfile", str(self.bfile), "--keep", str(previous / "keep.txt"),
+            "--extract", str(variants or previous / "extract.txt"),
+        ]  # fmt: skip
+
+    def plink(self, engine: str, args: list[str], name: str):
+        return self.session.run(engine, args, self.work / "plink" / name)
+
+    def bim(self) -> pd.DataFrame:
+        return read_bim(with_ext(self.bfile, ".bim"))
+
+
+def read_bim(path: Path) -> pd.DataFrame:
+    return pd.read_csv(
+        path, sep=r"\s+", header=None, dtype=str,
+        names=["CHROM", "ID", "CM", "POS", "A1", "A2"], keep_default_na=False,
+    )  # fmt: skip
+
+
+def read_fam(path: Path) -> pd.DataFrame:
+    return pd.read_csv(
+        path, sep=r"\s+", header=None, dtype=str,
+        names=["FID", "IID", "PAT", "MAT", "SEX", "PHENO"], keep_default_na=False,
+    )  # fmt: skip
+
+
+def _keys(table: pd.DataFrame) -> pd.Series:
+    return table["FID"].astype(str) + " " + table["IID"].astype(str)
+
+
+def _read_state(folder: Path) -> tuple[pd.DataFrame, pd.Series]:
+    keep = pd.read_csv(
+        folder / "keep.txt", sep=r"\s+", header=None, names=["FID", "IID"], dtype=str,
+        keep_default_na=False,
+    )  # fmt: skip
+    extract = pd.read_csv(
+        folder / "extract.txt", header=None, names=["ID"], dtype=str, keep_default_na=False
+    )["ID"]
+    return keep, extract
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("".join(f"{line}\n" for line in lines))
+
+
+# ----------------------------------------------------------------------------------- steps
+def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
+    """Check the input, convert it once with plink2, and normalise the phenotype table."""
+    found = check_input(inputs.input)
+    source = {"bfile": "--bfile", "pfile": "--pfile", "vcf": "--vcf"}[found.kind]
+    if found.kind == "vcf" and found.path.name.endswith(".bcf"):
+        source = "--bcf"
+    args = [source, str(found.path), "--set-missing-var-ids", "@:#:$r:$a"]
+    if inputs.build:
+        args += ["--split-par", inputs.build]
+    table = None
+    if inputs.phenotype_file:
+        used = [inputs.phenotype, *inputs.covariates]
+        used += [inputs.sex_column] if inputs.sex_column else []
+        check_phenotype_table(inputs.phenotype_file, used)
+        table = pd.read_csv(inputs.phenotype_file, sep=r"\s+", dtype=str, keep_default_na=False)
+    elif inputs.covariates or inputs.sex_column:
+        raise ConfigError(
+            "genotypes.covariates/sex_column: need genotypes.phenotype_file to read them from"
+        )
+    out = ctx.work / DATA
+    if table is not None and inputs.sex_column:
+        # Sex for inputs without it (VCF); 1 male, 2 female, anything else unknown.
+        sex_file = ctx.work / "plink" / "update_sex.txt"
+        sex_file.parent.mkdir(parents=True, exist_ok=True)
+        sex = table[["FID", "IID", inputs.sex_column]].copy()
+        sex[inputs.sex_column] = sex[inputs.sex_column].where(
+            sex[inputs.sex_column].isin(["1", "2"]), "0"
+        )
+        sex.to_csv(sex_file, sep="\t", index=False, header=["#FID", "IID", "SEX"])
+        args += ["--update-sex", str(sex_file)]
+    ctx.session.run("plink2", [*args, "--make-bed"], out)
+    fam = read_fam(with_ext(out, ".fam"))
+    bim = read_bim(with_ext(out, ".bim"))
+    duplicated = bim["ID"][bim["ID"].duplicated()]
+    if len(duplicated):
+        raise GenotypeInputError(
+            found.path,
+            f"{len(duplicated)} duplicate variant IDs, e.g. {duplicated.iloc[0]!r}; give each "
+            "variant a unique ID (e.g. plink2 --set-all-var-ids @:#:$r:$a) before QC",
+        )
+    pheno, kind = _phenotype(fam, table, inputs, found.path)
+    pheno.to_csv(ctx.work / "phenotype.tsv", sep="\t", index=False, na_rep="NA")
+    result = StepResult()
+    result.sample_metrics = pd.DataFrame(
+        {"FID": fam["FID"], "IID": fam["IID"], "sex_reported": fam["SEX"].astype(int).map(
+            decide.sex_label), inputs.phenotype: pheno[inputs.phenotype]}
+    )  # fmt: skip
+    result.variant_metrics = bim[["CHROM", "ID", "POS", "A1", "A2"]]
+    n_x = int(bim["CHROM"].isin(CHRX_CODES).sum())
+    result.extra = {
+        "input": str(found.path), "kind": found.kind, "phenotype_kind": kind,
+        "n_chrx_variants": n_x, "n_samples": len(fam), "n_variants": len(bim),
+    }  # fmt: skip
+    if found.n_variants is not None and found.n_variants != len(bim):
+        result.notes.append(f"plink2 imported {len(bim)} of {found.n_variants} variants")
+    missing = int(pheno[inputs.phenotype].isna().sum())
+    if missing:
+        result.notes.append(f"{missing} samples have no {inputs.phenotype} value")
+    result.state = (fam[["FID", "IID"]], bim["ID"])
+    return result
+
+
+def _phenotype(
+    fam: pd.DataFrame, table: pd.DataFrame | None, inputs: InputSettings, source: Path
+) -> tuple[pd.DataFrame, str]:
+    """FID IID phenotype covariates aligned with the fileset, binary coded 1/2; and its kind."""
+    from cohortflow.genotype_qc.association import phenotype_kind
+
+    columns = [inputs.phenotype, *inputs.covariates]
+    if table is None:
+        values = fam[["FID", "IID"]].copy()
+        values[inputs.phenotype] = fam["PHENO"].where(~fam["PHENO"].isin(["-9", "0"]), "NA")
+    else:
+        # Inputs without family IDs (VCF) have FID 0: match those on IID alone.
+        on = ["IID"] if (fam["FID"] == "0").all() else ["FID", "IID"]
+        values = fam[["FID", "IID"]].merge(
+            table[[*on, *columns]].drop_duplicates(on), on=on, how="left"
+        )
+    out = values[["FID", "IID"]].copy()
+    for column in columns:
+        raw = values[column].fillna("NA").astype(str)
+        out[column] = pd.to_numeric(raw.where(~raw.isin(MISSING_CODES)), errors="coerce")
+    if out[inputs.phenotype].notna().sum() == 0:
+        return out, "none"
+    kind = phenotype_kind(out[inputs.phenotype].dropna())
+    if kind == "binary" and set(out[inputs.phenotype].dropna().unique()) <= {0.0, 1.0}:
+        out[inputs.phenotype] = out[inputs.phenotype] + 1
+    return out, kind
+
+
+def step_variant_callrate(ctx: Context, previous: Path) -> StepResult:
+    s = ctx.settings
+    ctx.plink("plink2", [*ctx.filters(previous), "--missing", "variant-only"], "missing")
+    vmiss = read_table(ctx.work / "plink" / "missing.vmiss")
+    fail = decide.threshold_failures(vmiss["F_MISS"], s.variant_missing_prefilter)
+    result = StepResult(
+        variant_metrics=vmiss[["ID", "F_MISS"]].rename(columns={"F_MISS": "F_MISS_prefilter"})
+    )
+    for vid, value in zip(vmiss["ID"][fail], vmiss["F_MISS"][fail], strict=True):
+        result.removed_variants.append(
+            (vid, "variant_missing", f"F_MISS {value:.4f} > {s.variant_missing_prefilter}")
+        )
+    return result
+
+
+def step_sample_callrate(ctx: Context, previous: Path) -> StepResult:
+    s = ctx.settings
+    ctx.plink("plink2", [*ctx.filters(previous), "--missing", "sample-only"], "missing")
+    smiss = read_table(ctx.work / "plink" / "missing.smiss")
+    smiss = _with_fid(smiss)
+    fail = decide.threshold_failures(smiss["F_MISS"], s.sample_missing)
+    result = StepResult(sample_metrics=smiss[["FID", "IID", "F_MISS"]])
+    for fid, iid, value in zip(smiss["FID"][fail], smiss["IID"][fail], smiss["F_MISS"][fail],
+                               strict=True):  # fmt: skip
+        result.removed_samples.append(
+            (fid, iid, "sample_missing", f"F_MISS {value:.4f} > {s.sample_missing}")
+        )
+    return result
+
+
+def _with_fid(table: pd.DataFrame) -> pd.DataFrame:
+    """PLINK 2 leaves FID out when the input has none; the .fam always has one."""
+    table = table.copy()
+    if "FID" not in table.columns:
+        table.insert(0, "FID", "0")
+    table["FID"] = table["FID"].astype(str)
+    table["IID"] = table["IID"].astype(str)
+    return table
+
+
+def step_sex_check(ctx: Context, previous: Path) -> StepResult:
+    s = ctx.settings
+    bim = ctx.bim()
+    current = bim[bim["ID"].isin(set(ctx.extract))]
+    n_x = int(current["CHROM"].isin(CHRX_CODES).sum())
+    result = StepResult(extra={"n_chrx_variants": n_x})
+    if n_x == 0:
+        result.sample_metrics = ctx.keep.assign(sex_status="not checkable (no chrX variants)")
+        result.notes.append("no chrX variants: sex not checkable, no sample removed")
+        return result
+    ctx.plink(
+        "plink1.9",
+        [*ctx.filters(previous), "--check-sex", str(s.sex_female_max_f), str(s.sex_male_min_f)],
+        "sexcheck",
+    )
+    table = read_table(ctx.work / "plink" / "sexcheck.sexcheck")
+    table["FID"] = table["FID"].astype(str)
+    table["IID"] = table["IID"].astype(str)
+    status = decide.sex_status(table)
+    result.sample_metrics = pd.DataFrame({
+        "FID": table["FID"], "IID": table["IID"], "sex_F": table["F"],
+        "sex_genetic": table["SNPSEX"].map(decide.sex_label), "sex_status": status,
+    })  # fmt: skip
+    for i in np.flatnonzero(status.isin(s.sex_remove)):
+        row = table.iloc[i]
+        reported, genetic = decide.sex_label(row["PEDSEX"]), decide.sex_label(row["SNPSEX"])
+        if status.iloc[i] == "mismatch":
+            detail = f"reported {reported}, genetically {genetic} (chrX F {row['F']:.3f})"
+        else:
+            detail = (
+                f"reported {reported}, chrX F {row['F']:.3f} between {s.sex_female_max_f} "
+                f"and {s.sex_male_min_f}"
+            )
+        result.removed_samples.append((row["FID"], row["IID"], f"sex_{status.iloc[i]}", detail))
+    return result
+
+
+def step_heterozygosity(ctx: Context, previous: Path) -> StepResult:
+    """LD-prune the autosomal SNPs (kept for relatedness and PCA), then F per sample."""
+    s = ctx.settings
+    prune = [
+        *ctx.filters(previous), "--autosome", "--maf", str(s.prune_maf),
+        "--indep-pairwise", str(s.prune_window), str(s.prune_step), str(s.prune_r2),
+    ]  # fmt: skip
+    if s.prune_exclude_ranges:
+        prune += ["--exclude", "range", s.prune_exclude_ranges]
+    ctx.plink("plink2", prune, "prune")
+    pruned = ctx.work / "pruned.txt"
+    (ctx.work / "plink" / "prune.prune.in").replace(pruned)
+    n_pruned = sum(1 for _ in pruned.open())
+    if s.het_ld_pruned:
+        args = ctx.filters(previous, pruned)
+    else:
+        args = [*ctx.filters(previous), "--autosome"]
+    ctx.plink("plink2", [*args, "--het"], "het")
+    het = _with_fid(read_table(ctx.work / "plink" / "het.het"))
+    fail, mean, sd = decide.heterozygosity_outliers(het["F"], s.het_n_sd)
+    result = StepResult(
+        sample_metrics=het[["FID", "IID", "F", "OBS_CT"]].rename(
+            columns={"F": "het_F", "OBS_CT": "het_n_variants"}
+        ),
+        extra={"n_pruned_variants": n_pruned, "het_mean": mean, "het_sd": sd},
+    )
+    for i in np.flatnonzero(fail):
+        row = het.iloc[i]
+        side = "below" if row["F"] < mean else "above"
+        bound = mean - s.het_n_sd * sd if side == "below" else mean + s.het_n_sd * sd
+        what = "excess heterozygosity" if side == "below" else "heterozygosity deficit"
+        result.removed_samples.append((
+            row["FID"], row["IID"], "heterozygosity",
+            f"{what}: F {row['F']:.4f} {side} mean {'-' if side == 'below' else '+'} "
+            f"{s.het_n_sd:g} SD ({bound:.4f})",
+        ))  # fmt: skip
+    if not s.het_ld_pruned:
+        result.notes.append("heterozygosity on all autosomal variants (ld_pruned: false)")
+    return result
+
+
+def step_relatedness(ctx: Context, previous: Path) -> StepResult:
+    s = ctx.settings
+    pruned = ctx.step("heterozygosity") / "pruned.txt"
+    # The table reaches down to third degree for the plot; decisions use s.kinship.
+    king = [
+        *ctx.filters(previous, pruned), "--make-king-table",
+        "--king-table-filter", str(min(s.kinship, decide.KINSHIP_THIRD)),
+    ]  # fmt: skip
+    ctx.plink("plink2", king, "king")
+    close = read_table(ctx.work / "plink" / "king.kin0")
+    if "FID1" not in close.columns:
+        close.insert(0, "FID1", "0")
+        close.insert(2, "FID2", "0")
+    for column in ("FID1", "IID1", "FID2", "IID2"):
+        close[column] = close[column].astype(str)
+    close["degree"] = close["KINSHIP"].map(decide.kinship_degree)
+    close["related"] = close["KINSHIP"] >= s.kinship
+    kin = close[close["related"]].reset_index(drop=True)
+    kin["a"] = kin["FID1"] + " " + kin["IID1"]
+    kin["b"] = kin["FID2"] + " " + kin["IID2"]
+    callrate = pd.read_csv(ctx.step("sample_callrate") / "samples.tsv", sep="\t", dtype=str)
+    missingness = pd.Series(
+        pd.to_numeric(callrate["F_MISS"]).to_numpy(), index=_keys(callrate).to_numpy()
+    )
+    removed = set(decide.relatedness_removals(kin, missingness))
+    keys = _keys(ctx.keep)
+    metrics = ctx.keep.copy()
+    metrics["n_relatives"] = 0
+    metrics["max_kinship"] = np.nan
+    metrics["max_kinship_with"] = ""
+    index = {k: i for i, k in enumerate(keys)}
+    for _, pair in kin.sort_values("KINSHIP").iterrows():
+        for me, other in ((pair["a"], pair["b"]), (pair["b"], pair["a"])):
+            i = index[me]
+            metrics.iat[i, metrics.columns.get_loc("n_relatives")] += 1
+            metrics.iat[i, metrics.columns.get_loc("max_kinship")] = pair["KINSHIP"]
+            metrics.iat[i, metrics.columns.get_loc("max_kinship_with")] = other.split(" ", 1)[1]
+    result = StepResult(
+        sample_metrics=metrics, extra={"n_pairs": len(kin), "n_pairs_third_degree": len(close)}
+    )
+    for key in sorted(removed):
+        mine = kin[(kin["a"] == key) | (kin["b"] == key)]
+        parts = []
+        for _, pair in mine.iterrows():
+            other = pair["b"] if pair["a"] == key else pair["a"]
+            kept = "kept" if other not in removed else "also removed"
+            parts.append(
+                f"kinship {pair['KINSHIP']:.3f} with {other.split(' ', 1)[1]} ({pair['degree']}; "
+                f"{kept}, call rate {1 - missingness.get(other, np.nan):.4f} vs "
+                f"{1 - missingness.get(key, np.nan):.4f})"
+            )
+        fid, iid = key.split(" ", 1)
+        result.removed_samples.append((fid, iid, "related", "; ".join(parts)))
+    columns = ["FID1", "IID1", "FID2", "IID2", "NSNP", "HETHET", "IBS0", "KINSHIP", "degree"]
+    close[[*columns, "related"]].to_csv(ctx.work / "kinship_pairs.tsv", sep="\t", index=False)
+    return result
+
+
+def step_pca(ctx: Context, previous: Path) -> StepResult:
+    s = ctx.settings
+    pruned = ctx.step("heterozygosity") / "pruned.txt"
+    n = len(ctx.keep)
+    n_pcs = min(s.n_pcs, n - 1)
+    args = [*ctx.filters(previous, pruned), "--pca", str(n_pcs)]
+    if n > 5000:
+        args.insert(len(args) - 1, "approx")  # plink2's randomised PCA for large cohorts
+        args[-2], args[-1] = args[-1], args[-2]
+    ctx.plink("plink2", args, "pca")
+    pcs = _with_fid(read_table(ctx.work / "plink" / "pca.eigenvec"))
+    (ctx.work / "plink" / "pca.eigenvec").replace(ctx.work / "eigenvec.tsv")
+    (ctx.work / "plink" / "pca.eigenval").replace(ctx.work / "eigenval.txt")
+    flagged, which = decide.pca_outliers(pcs, s.pca_outlier_pcs, s.pca_outlier_sd)
+    metrics = pcs.copy()
+    metrics["pca_outlier"] = flagged
+    metrics["pca_outlier_on"] = which
+    result = StepResult(sample_metrics=metrics, extra={"n_pcs": n_pcs})
+    if s.pca_remove_outliers:
+        for i in np.flatnonzero(flagged):
+            row = pcs.iloc[i]
+            result.removed_samples.append((
+                row["FID"], row["IID"], "pca_outlier",
+                f"more than {s.pca_outlier_sd:g} SD from the mean on {which.iloc[i]}",
+            ))  # fmt: skip
+    elif flagged.any():
+        result.notes.append(f"{int(flagged.sum())} PCA outliers flagged, not removed")
+    return result
+
+
+def step_variant_final(ctx: Context, previous: Path) -> StepResult:
+    s = ctx.settings
+    base = ctx.filters(previous)
+    ctx.plink("plink2", [*base, "--missing", "variant-only"], "missing")
+    ctx.plink("plink2", [*base, "--freq"], "freq")
+    pheno = pd.read_csv(
+        ctx.step("import") / "phenotype.tsv", sep="\t", dtype={"FID": str, "IID": str}
+    )
+    kind = _import_record(ctx)["phenotype_kind"]
+    column = next(c for c in pheno.columns if c not in ("FID", "IID"))
+    hwe_args = list(base)
+    hwe_in = "all samples"
+    if s.hwe_samples == "controls" or (s.hwe_samples == "auto" and kind == "binary"):
+        if kind != "binary":
+            raise ConfigError("genotype_qc.hwe_samples: controls needs a case/control phenotype")
+        keep = ctx.keep.merge(pheno[pheno[column] == 1][["FID", "IID"]], on=["FID", "IID"])
+        controls = ctx.work / "plink" / "controls.txt"
+        keep.to_csv(controls, sep="\t", header=False, index=False)
+        hwe_args[hwe_args.index("--keep") + 1] = str(controls)
+        hwe_in = f"{len(keep)} controls"
+    ctx.plink("plink2", [*hwe_args, "--hardy"], "hardy")
+    vmiss = read_table(ctx.work / "plink" / "missing.vmiss")[["ID", "F_MISS"]]
+    freq = read_table(ctx.work / "plink" / "freq.afreq")
+    freq["MAF"] = decide.minor_allele_frequency(freq["ALT_FREQS"])
+    hardy = [read_table(ctx.work / "plink" / "hardy.hardy")]
+    if (ctx.work / "plink" / "hardy.hardy.x").exists():
+        hardy.append(read_table(ctx.work / "plink" / "hardy.hardy.x"))
+    hwe = pd.concat([h[["ID", "P"]] for h in hardy]).rename(columns={"P": "HWE_P"})
+    metrics = vmiss.merge(freq[["ID", "MAF"]], on="ID", how="left").merge(hwe, on="ID", how="left")
+    result = StepResult(variant_metrics=metrics, extra={"hwe_in": hwe_in})
+    tests = (
+        ("variant_missing", "F_MISS", s.variant_missing, True, "F_MISS {v:.4f} > {t}"),
+        ("maf", "MAF", s.maf, False, "MAF {v:.4f} < {t}"),
+        ("hwe", "HWE_P", s.hwe_p, False, "HWE p {v:.3g} < {t:g} in " + hwe_in),
+    )
+    for reason, col, threshold, above, text in tests:
+        fail = decide.threshold_failures(metrics[col], threshold, above=above)
+        for vid, value in zip(metrics["ID"][fail], metrics[col][fail], strict=True):
+            result.removed_variants.append((vid, reason, text.format(v=value, t=threshold)))
+    return result
+
+
+def _import_record(ctx: Context) -> dict[str, Any]:
+    import json
+
+    return json.loads((ctx.step("import") / "step.json").read_text())["extra"]
+
+
+# ------------------------------------------------------------------------------ the runner
+def run_step(
+    name: str,
+    root: str | Path,
+    settings: QCSettings,
+    session: PlinkSession,
+    inputs: InputSettings | None = None,
+) -> dict[str, Any]:
+    """Run step ``name`` under ``root`` (which holds the earlier step folders); returns its
+    record. The folder ``root/{i}_{name}`` appears complete or not at all."""
+    root = Path(root)
+    target = root / step_dir_name(name)
+    index = STEPS.index(name)
+    previous = root / step_dir_name(STEPS[index - 1]) if index else None
+    with atomic_output_dir(target) as work:
+        (work / "plink").mkdir()
+        if previous is None:
+            keep, extract = pd.DataFrame(columns=["FID", "IID"]), pd.Series(dtype=str)
+        else:
+            keep, extract = _read_state(previous)
+        ctx = Context(root, work, settings, session, keep, extract)
+        if name == "import":
+            if inputs is None:
+                raise ConfigError("the import step needs the genotypes input settings")
+            result = step_import(ctx, inputs)
+            keep, extract = result.state
+        else:
+            result = STEP_FUNCTIONS[name](ctx, previous)
+        n_in = (len(keep), len(extract))
+        record = _write_step(name, work, settings, session, keep, extract, result, n_in)
+    for note in record["notes"]:
+        log.info("%s: %s", name, note)
+    log.info(
+        "%s: samples %d -> %d, variants %d -> %d", name, record["samples_in"],
+        record["samples_out"], record["variants_in"], record["variants_out"],
+    )  # fmt: skip
+    return record
+
+
+STEP_FUNCTIONS = {
+    "variant_callrate": step_variant_callrate,
+    "sample_callrate": step_sample_callrate,
+    "sex_check": step_sex_check,
+    "heterozygosity": step_heterozygosity,
+    "relatedness": step_relatedness,
+    "pca": step_pca,
+    "variant_final": step_variant_final,
+}
+
+
+def _write_step(
+    name: str,
+    work: Path,
+    settings: QCSettings,
+    session: PlinkSession,
+    keep: pd.DataFrame,
+    extract: pd.Series,
+    result: StepResult,
+    n_in: tuple[int, int],
+) -> dict[str, Any]:
+    removed_s = pd.DataFrame(result.removed_samples, columns=["FID", "IID", "reason", "detail"])
+    removed_v = pd.DataFrame(result.removed_variants, columns=["ID", "reason", "detail"])
+    removed_s.insert(2, "step", name)
+    removed_v.insert(1, "step", name)
+    gone = set(removed_s["FID"] + " " + removed_s["IID"])
+    keep = keep[~_keys(keep).isin(gone)]
+    extract = extract[~extract.isin(set(removed_v["ID"]))]
+    keep.to_csv(work / "keep.txt", sep="\t", header=False, index=False)
+    _write_lines(work / "extract.txt", extract.tolist())
+    removed_s.to_csv(work / "removed_samples.tsv", sep="\t", index=False)
+    removed_v.to_csv(work / "removed_variants.tsv", sep="\t", index=False)
+    for table, file in ((result.sample_metrics, "samples.tsv"),
+                        (result.variant_metrics, "variants.tsv")):  # fmt: skip
+        if table is not None:
+            table.to_csv(work / file, sep="\t", index=False, na_rep="NA")
+    record = {
+        "step": name,
+        "title": TITLES[name],
+        "settings": asdict(settings),
+        "samples_in": n_in[0],
+        "samples_out": len(keep),
+        "variants_in": n_in[1],
+        "variants_out": len(extract),
+        "samples_removed": int(removed_s[["FID", "IID"]].drop_duplicates().shape[0]),
+        "variants_removed": int(removed_v["ID"].nunique()),
+        "notes": result.notes,
+        "extra": result.extra,
+        "plink_runs": [
+            {"engine": r.engine, "version": r.version, "args": r.args, "seconds": r.seconds}
+            for r in session.runs
+        ],
+    }
+    write_json(work / "step.json", record)
+    return record
+
+
+def write_clean_fileset(
+    root: str | Path, out_prefix: str | Path, session: PlinkSession
+) -> dict[str, Any]:
+    """The imported fileset restricted to the samples and variants that passed every step."""
+    root, out_prefix = Path(root), Path(out_prefix)
+    last = root / step_dir_name(STEPS[-1])
+    bfile = root / step_dir_name("import") / DATA
+    work = out_prefix.parent / "plink"
+    args = [
+        "--bfile", str(bfile), "--keep", str(last / "keep.txt"),
+        "--extract", str(last / "extract.txt"), "--make-bed",
+    ]  # fmt: skip
+    session.run("plink2", args, work / out_prefix.name)
+    for ext in (".bed", ".bim", ".fam"):
+        with atomic_output_file(with_ext(out_prefix, ext)) as tmp:
+            (work / f"{out_prefix.name}{ext}").replace(tmp)
+    return {"runs": [asdict(r) | {"log": str(r.log)} for r in session.runs]}
