@@ -320,3 +320,36 @@ def test_steps_reproduce_the_plink_reference_outputs(tmp_path):
     assert (merged["sex_status"] != "ok").sum() == 7
     ours, ref = compare(table("heterozygosity"), "IID", "het_F", reference["het"], "F")
     assert np.allclose(ours, ref, atol=5e-5, rtol=0)
+
+
+@needs_plink
+@pytest.mark.parametrize("kind", ["vcf", "pfile"])
+def test_vcf_and_pfile_inputs_import_with_sex_and_phenotype(tmp_path, kind):
+    from cohortflow.demo.genotypes import simulate_genotypes
+
+    simulate_genotypes(tmp_path / "demo")
+    fam = pd.read_csv(tmp_path / "demo.fam", sep=r"\s+", header=None, dtype=str)
+    pheno = pd.read_csv(tmp_path / "demo.pheno.tsv", sep="\t", dtype=str)
+    pheno["SEX"] = fam[4].to_numpy()
+    pheno.to_csv(tmp_path / "pheno.tsv", sep="\t", index=False)
+    base = ["--bfile", str(tmp_path / "demo")]
+    if kind == "vcf":
+        PlinkSession().run("plink2", [*base, "--export", "vcf", "bgz", "id-paste=iid"],
+                           tmp_path / "cohort")  # fmt: skip
+        inputs = InputSettings(input=str(tmp_path / "cohort.vcf.gz"),
+                               phenotype_file=str(tmp_path / "pheno.tsv"), sex_column="SEX")  # fmt: skip
+    else:
+        PlinkSession().run("plink2", [*base, "--make-pgen"], tmp_path / "cohort")
+        inputs = InputSettings(input=str(tmp_path / "cohort"),
+                               phenotype_file=str(tmp_path / "pheno.tsv"))  # fmt: skip
+    records = _run_all(tmp_path / "steps", inputs, steps=STEPS[: STEPS.index("sex_check") + 1])
+    assert records["import"]["extra"]["kind"] == kind
+    assert records["import"]["extra"]["phenotype_kind"] == "binary"
+    assert records["import"]["samples_out"] == 240 and records["import"]["variants_out"] == 7000
+    removed = pd.read_csv(
+        tmp_path / "steps" / step_dir_name("sex_check") / "removed_samples.tsv", sep="\t"
+    )
+    assert sorted(removed["IID"]) == ["DEMO0069", "DEMO0113"]
+    phenotype = pd.read_csv(tmp_path / "steps" / step_dir_name("import") / "phenotype.tsv",
+                            sep="\t")  # fmt: skip
+    assert phenotype["PHENO"].notna().all()

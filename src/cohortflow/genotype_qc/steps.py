@@ -264,11 +264,13 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
         # Sex for inputs without it (VCF); 1 male, 2 female, anything else unknown.
         sex_file = ctx.work / "plink" / "update_sex.txt"
         sex_file.parent.mkdir(parents=True, exist_ok=True)
-        sex = table[["FID", "IID", inputs.sex_column]].copy()
+        # A VCF has no family IDs: its samples are matched on IID alone.
+        ids = ["IID"] if found.kind == "vcf" else ["FID", "IID"]
+        sex = table[[*ids, inputs.sex_column]].copy()
         sex[inputs.sex_column] = sex[inputs.sex_column].where(
             sex[inputs.sex_column].isin(["1", "2"]), "0"
         )
-        sex.to_csv(sex_file, sep="\t", index=False, header=["#FID", "IID", "SEX"])
+        sex.to_csv(sex_file, sep="\t", index=False, header=[f"#{ids[0]}", *ids[1:], "SEX"])
         args += ["--update-sex", str(sex_file)]
     ctx.session.run("plink2", [*args, "--make-bed"], out)
     fam = read_fam(with_ext(out, ".fam"))
@@ -511,10 +513,9 @@ def step_pca(ctx: Context, previous: Path) -> StepResult:
     pruned = ctx.step("heterozygosity") / "pruned.txt"
     n = len(ctx.keep)
     n_pcs = min(s.n_pcs, n - 1)
-    args = [*ctx.filters(previous, pruned), "--pca", str(n_pcs)]
-    if n > 5000:
-        args.insert(len(args) - 1, "approx")  # plink2's randomised PCA for large cohorts
-        args[-2], args[-1] = args[-1], args[-2]
+    # plink2's randomised PCA for large cohorts (its documentation suggests it above ~5000).
+    approx = ["approx"] if n > 5000 else []
+    args = [*ctx.filters(previous, pruned), "--pca", str(n_pcs), *approx]
     ctx.plink("plink2", args, "pca")
     pcs = _with_fid(read_table(ctx.work / "plink" / "pca.eigenvec"))
     (ctx.work / "plink" / "pca.eigenvec").replace(ctx.work / "eigenvec.tsv")
