@@ -334,14 +334,18 @@ def test_vcf_and_pfile_inputs_import_with_sex_and_phenotype(tmp_path, kind):
     pheno.to_csv(tmp_path / "pheno.tsv", sep="\t", index=False)
     base = ["--bfile", str(tmp_path / "demo")]
     if kind == "vcf":
-        PlinkSession().run("plink2", [*base, "--export", "vcf", "bgz", "id-paste=iid"],
-                           tmp_path / "cohort")  # fmt: skip
-        inputs = InputSettings(input=str(tmp_path / "cohort.vcf.gz"),
-                               phenotype_file=str(tmp_path / "pheno.tsv"), sex_column="SEX")  # fmt: skip
+        export = [*base, "--export", "vcf", "bgz", "id-paste=iid"]
+        PlinkSession().run("plink2", export, tmp_path / "cohort")
+        inputs = InputSettings(
+            input=str(tmp_path / "cohort.vcf.gz"),
+            phenotype_file=str(tmp_path / "pheno.tsv"),
+            sex_column="SEX",
+        )
     else:
         PlinkSession().run("plink2", [*base, "--make-pgen"], tmp_path / "cohort")
-        inputs = InputSettings(input=str(tmp_path / "cohort"),
-                               phenotype_file=str(tmp_path / "pheno.tsv"))  # fmt: skip
+        inputs = InputSettings(
+            input=str(tmp_path / "cohort"), phenotype_file=str(tmp_path / "pheno.tsv")
+        )
     records = _run_all(tmp_path / "steps", inputs, steps=STEPS[: STEPS.index("sex_check") + 1])
     assert records["import"]["extra"]["kind"] == kind
     assert records["import"]["extra"]["phenotype_kind"] == "binary"
@@ -350,6 +354,7 @@ def test_vcf_and_pfile_inputs_import_with_sex_and_phenotype(tmp_path, kind):
         tmp_path / "steps" / step_dir_name("sex_check") / "removed_samples.tsv", sep="\t"
     )
     assert sorted(removed["IID"]) == ["DEMO0069", "DEMO0113"]
-    phenotype = pd.read_csv(tmp_path / "steps" / step_dir_name("import") / "phenotype.tsv",
-                            sep="\t")  # fmt: skip
+    phenotype = pd.read_csv(
+        tmp_path / "steps" / step_dir_name("import") / "phenotype.tsv", sep="\t"
+    )
     assert phenotype["PHENO"].notna().all()
