@@ -56,9 +56,10 @@ from scipy import stats
 
 from cohortflow.errors import ConfigError
 from cohortflow.genotype_qc.inputs import (
-    MISSING_CODES,
     GenotypeInputError,
     check_phenotype_table,
+    is_missing,
+    phenotype_kind,
 )
 from cohortflow.genotype_qc.plink import PlinkError, PlinkSession, read_table
 from cohortflow.io.atomic import atomic_output_file, write_json
@@ -170,46 +171,6 @@ def _is_pc_name(name: str) -> bool:
     return name.upper().startswith("PC") and name[2:].isdigit()
 
 
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return value.strip() in MISSING_CODES
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return False
-    return math.isnan(number) or number == -9
-
-
-def phenotype_kind(values: Iterable[Any]) -> str:
-    """``"binary"`` or ``"quantitative"`` for a phenotype's values.
-
-    Missing values (``NA``, ``-9``, empty, NaN, None) are left out. The phenotype is binary when
-    the rest are all in {1, 2} (PLINK coding: 1 control, 2 case) or all in {0, 1} (0 control,
-    1 case), quantitative otherwise. Fewer than two distinct values cannot be analysed and
-    raise :class:`GenotypeInputError`.
-    """
-    distinct: set[float] = set()
-    for value in values:
-        if _missing(value):
-            continue
-        try:
-            distinct.add(float(value))
-        except (TypeError, ValueError):
-            raise GenotypeInputError(None, f"phenotype value {value!r} is not numeric") from None
-    if len(distinct) < 2:
-        shown = ", ".join(f"{v:g}" for v in sorted(distinct)) or "none"
-        raise GenotypeInputError(
-            None,
-            f"the phenotype has {len(distinct)} distinct non-missing value(s) ({shown}); "
-            "association needs at least two",
-        )
-    if distinct <= {1.0, 2.0} or distinct <= {0.0, 1.0}:
-        return "binary"
-    return "quantitative"
-
-
 def genomic_inflation(pvalues: Iterable[float] | np.ndarray | pd.Series) -> float:
     """Genomic inflation λ (Devlin & Roeder 1999): median 1-df chi-square of the P-values over
     ``qchisq(0.5, 1)``. P-values outside [0, 1] or missing are left out; NaN when none is left."""
@@ -237,7 +198,7 @@ def _read_fam(bfile: Path) -> pd.DataFrame:
 
 def _numeric(values: Iterable[str]) -> np.ndarray:
     """Table values as floats, missing codes as NaN (the table was checked to be numeric)."""
-    return np.array([np.nan if _missing(v) else float(v) for v in values], dtype=float)
+    return np.array([np.nan if is_missing(v) else float(v) for v in values], dtype=float)
 
 
 def _read_table_columns(path: Path, columns: list[str], fam: pd.DataFrame) -> pd.DataFrame:

@@ -15,9 +15,12 @@ every value of a used column must be numeric or a missing code (``NA``, ``-9``, 
 from __future__ import annotations
 
 import gzip
+import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cohortflow.errors import InputError
 
@@ -197,3 +200,44 @@ def check_phenotype_table(path: str | Path, columns: list[str]) -> dict[str, int
         counts[column] = n
     _check_unique_samples(path, [(r[0], r[1]) for r in rows[1:]], 2)
     return counts
+
+
+def is_missing(value: Any) -> bool:
+    """A missing phenotype/covariate value: None, NaN, -9 or one of :data:`MISSING_CODES`."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() in MISSING_CODES
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isnan(number) or number == -9
+
+
+def phenotype_kind(values: Iterable[Any]) -> str:
+    """``"binary"`` or ``"quantitative"`` for a phenotype's values.
+
+    Missing values (``NA``, ``-9``, empty, NaN, None) are left out. The phenotype is binary when
+    the rest are all in {1, 2} (PLINK coding: 1 control, 2 case) or all in {0, 1} (0 control,
+    1 case), quantitative otherwise. Fewer than two distinct values cannot be analysed and
+    raise :class:`GenotypeInputError`.
+    """
+    distinct: set[float] = set()
+    for value in values:
+        if is_missing(value):
+            continue
+        try:
+            distinct.add(float(value))
+        except (TypeError, ValueError):
+            raise GenotypeInputError(None, f"phenotype value {value!r} is not numeric") from None
+    if len(distinct) < 2:
+        shown = ", ".join(f"{v:g}" for v in sorted(distinct)) or "none"
+        raise GenotypeInputError(
+            None,
+            f"the phenotype has {len(distinct)} distinct non-missing value(s) ({shown}); "
+            "association needs at least two",
+        )
+    if distinct <= {1.0, 2.0} or distinct <= {0.0, 1.0}:
+        return "binary"
+    return "quantitative"

@@ -39,6 +39,7 @@ from cohortflow.genotype_qc.inputs import (
     GenotypeInputError,
     check_input,
     check_phenotype_table,
+    phenotype_kind,
     with_ext,
 )
 from cohortflow.genotype_qc.plink import PlinkSession, read_table
@@ -308,8 +309,6 @@ def _phenotype(
     fam: pd.DataFrame, table: pd.DataFrame | None, inputs: InputSettings, source: Path
 ) -> tuple[pd.DataFrame, str]:
     """FID IID phenotype covariates aligned with the fileset, binary coded 1/2; and its kind."""
-    from cohortflow.genotype_qc.association import phenotype_kind
-
     columns = [inputs.phenotype, *inputs.covariates]
     if table is None:
         values = fam[["FID", "IID"]].copy()
