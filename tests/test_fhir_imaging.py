@@ -1,0 +1,120 @@
+"""ImagingStudy and scanner Device builders: the MR extension from an ingest sidecar (units
+converted), the codes used, and all three validators plus the extension checks they lack."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+
+import pytest
+from conftest import SHARED_DATA
+
+from cohortflow.fhir import codes
+from cohortflow.fhir.ids import resource_id
+from cohortflow.fhir.imaging import imaging_study, mr_extension_problems, scanner_device
+from cohortflow.fhir.validate import (
+    medplum_modules,
+    model_problems,
+    profile_problems,
+    schema_problems,
+)
+
+FHIR = SHARED_DATA.parent / "fhir"
+SCHEMA = FHIR / "fhir.schema.r4.json"
+VALIDATOR = FHIR / "server" / "medplum-validate.mjs"
+
+#: The fields of a real ingest sidecar (demo subject, Siemens 3D FLAIR) that the export reads.
+SIDECAR = {
+    "EchoTime": 0.386, "FlipAngle": 120.0, "InversionTime": 1.8, "MagneticFieldStrength": 3.0,
+    "Manufacturer": "SIEMENS", "ManufacturersModelName": "Prisma_fit", "Modality": "MR",
+    "NumberOfInstances": 112, "RepetitionTime": 5.0, "ScanningSequence": ["SE", "IR"],
+    "SequenceVariant": ["SK", "SP", "MP"], "SeriesDescription": "t2_space_dark-fluid_sag_p2_iso",
+    "SeriesInstanceUID": "2.25.323585001722357704809900515155238254385", "SeriesNumber": 5,
+    "Session": "01", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.4", "SourceFormat": "DICOM",
+    "StudyInstanceUID": "2.25.192630867702274634791954824574794731867",
+}  # fmt: skip
+
+
+def _study(sidecar=SIDECAR):
+    device = scanner_device(sidecar)
+    study, notes = imaging_study(
+        sidecar, "08b707153082", "Patient/p1", f"Device/{device['id']}" if device else None
+    )
+    return study, device, notes
+
+
+def _sub(study, url):
+    ext = study["series"][0]["extension"][0]
+    return [e for e in ext["extension"] if e["url"] == url]
+
+
+def test_codes_are_the_published_ones():
+    assert codes.MODALITY_MR == {"system": "http://dicom.nema.org/resources/ontology/DCM",
+                                 "code": "MR", "display": "Magnetic Resonance"}  # fmt: skip
+    assert codes.BODY_SITE_BRAIN["system"] == "http://snomed.info/sct"
+    assert codes.BODY_SITE_BRAIN["code"] == "12738006"
+    assert codes.MR_UNITS == {
+        "magneticFieldStrength": ("tesla", "T"), "echoTime": ("milliseconds", "ms"),
+        "repetitionTime": ("milliseconds", "ms"), "inversionTime": ("milliseconds", "ms"),
+        "flipAngle": ("plane angle degree", "deg"),
+    }  # fmt: skip
+    assert codes.UCUM == "http://unitsofmeasure.org"
+    assert codes.PROFILE_IMAGING_STUDY.endswith("/mii-pr-bildgebung-bildgebungsstudie")
+    assert codes.EXT_MR.endswith("/StructureDefinition/mii-ex-bildgebung-modalitaet-mr")
+
+
+def test_mr_extension_carries_the_sidecar_in_profile_units():
+    study, _, notes = _study()
+    assert notes == []
+    assert _sub(study, "echoTime")[0]["valueQuantity"] == {
+        "value": 386.0, "unit": "milliseconds", "system": codes.UCUM, "code": "ms"}  # fmt: skip
+    assert _sub(study, "repetitionTime")[0]["valueQuantity"]["value"] == 5000.0
+    assert _sub(study, "inversionTime")[0]["valueQuantity"]["value"] == 1800.0
+    assert _sub(study, "magneticFieldStrength")[0]["valueQuantity"]["code"] == "T"
+    assert _sub(study, "flipAngle")[0]["valueQuantity"]["value"] == 120.0
+    sequence = _sub(study, "scanningSequence")[0]["valueCodeableConcept"]["coding"]
+    assert [c["code"] for c in sequence] == ["SE", "IR"]
+    series = study["series"][0]
+    assert series["uid"] == SIDECAR["SeriesInstanceUID"] and "instance" not in series
+    assert study["identifier"][0]["value"] == f"urn:oid:{SIDECAR['StudyInstanceUID']}"
+    assert mr_extension_problems(study) == []
+
+
+def test_extension_checks_catch_what_validators_miss():
+    study, _, _ = _study()
+    broken = copy.deepcopy(study)
+    _sub(broken, "magneticFieldStrength")[0]["valueQuantity"]["code"] = "mT"
+    broken["series"][0]["extension"].append(broken["series"][0]["extension"][0])
+    problems = mr_extension_problems(broken)
+    assert any("magneticFieldStrength" in p and "unit" in p for p in problems)
+    assert any("2 MR extensions" in p for p in problems)
+
+
+def test_unknown_terms_and_nifti_sources_are_explicit():
+    odd = {**SIDECAR, "ScanningSequence": ["SE", "XX"]}
+    study, _, notes = _study(odd)
+    assert [c["code"] for c in _sub(study, "scanningSequence")[0]["valueCodeableConcept"]
+            ["coding"]] == ["SE"]  # fmt: skip
+    assert any("XX" in n for n in notes)
+    nifti = {"Session": "01", "SourceFormat": "NIfTI", "Modality": "MR"}
+    study, device, notes = _study(nifti)
+    assert device is None and "series" not in study and "identifier" not in study
+    assert notes == ["no Series Instance UID (NIfTI source): no series"]
+
+
+def test_ids_are_deterministic_uuids():
+    assert resource_id("a", "b") == resource_id("a", "b") != resource_id("a", "c")
+    assert len(resource_id("x")) == 36
+    with pytest.raises(ValueError):
+        resource_id("a", "")
+
+
+@pytest.mark.skipif(not SCHEMA.is_file(), reason="../shared/fhir absent")
+def test_study_and_device_pass_schema_models_and_profiles():
+    study, device, _ = _study()
+    for resource in (study, device):
+        assert schema_problems(resource, SCHEMA) == []
+        assert model_problems(resource) == []
+    if not (shutil.which("node") and medplum_modules(VALIDATOR.parent)):
+        pytest.skip("node or the Medplum validator's packages absent")
+    assert profile_problems([study, device], VALIDATOR, FHIR / "mii" / "profiles") == []
