@@ -260,3 +260,30 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
             for name, src in bad_sources.items()
         },
     )
+
+
+# --------------------------------------------------------------------------- FHIR validation
+FHIR_SHARED = SHARED_DATA.parent / "fhir"
+FHIR_SCHEMA = FHIR_SHARED / "fhir.schema.r4.json"
+FHIR_VALIDATOR = FHIR_SHARED / "server" / "medplum-validate.mjs"
+FHIR_PROFILES = FHIR_SHARED / "mii" / "profiles"
+
+
+def assert_valid_fhir(resources: list[dict]) -> None:
+    """R4 JSON schema and R4B models on each resource, then the MII profiles (Medplum's
+    validator; skipped, not passed, when node or its packages are absent)."""
+    from cohortflow.fhir.validate import (
+        medplum_modules,
+        model_problems,
+        profile_problems,
+        schema_problems,
+    )
+
+    if not FHIR_SCHEMA.is_file():
+        pytest.skip("../shared/fhir absent")
+    for resource in resources:
+        assert schema_problems(resource, FHIR_SCHEMA) == [], resource["resourceType"]
+        assert model_problems(resource) == [], resource["resourceType"]
+    if not (shutil.which("node") and medplum_modules(FHIR_VALIDATOR.parent)):
+        pytest.skip("node or the Medplum validator's packages absent")
+    assert profile_problems(resources, FHIR_VALIDATOR, FHIR_PROFILES) == []

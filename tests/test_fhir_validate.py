@@ -9,7 +9,10 @@ import json
 import shutil
 
 import pytest
-from conftest import SHARED_DATA
+from conftest import FHIR_PROFILES as PROFILES
+from conftest import FHIR_SCHEMA as SCHEMA
+from conftest import FHIR_SHARED as FHIR
+from conftest import FHIR_VALIDATOR as VALIDATOR
 
 from cohortflow.fhir.validate import (
     FhirValidationError,
@@ -19,11 +22,7 @@ from cohortflow.fhir.validate import (
     schema_problems,
 )
 
-FHIR = SHARED_DATA.parent / "fhir"
-SCHEMA = FHIR / "fhir.schema.r4.json"
 EXAMPLES = FHIR / "mii" / "examples"
-PROFILES = FHIR / "mii" / "profiles"
-VALIDATOR = FHIR / "server" / "medplum-validate.mjs"
 
 pytestmark = pytest.mark.skipif(not SCHEMA.is_file(), reason="../shared/fhir absent")
 

@@ -36,3 +36,28 @@ MR_UNITS = {
     "inversionTime": ("milliseconds", "ms"),
     "flipAngle": ("plane angle degree", "deg"),
 }
+
+LOINC = "http://loinc.org"
+#: cohortflow's own code system for findings that SNOMED CT has no verified code for.
+CS_COHORTFLOW = "https://github.com/cohortflow/cohortflow/fhir/CodeSystem/cohortflow"
+WM_ABNORMALITY = {
+    "system": CS_COHORTFLOW,
+    "code": "wm-abnormality",
+    "display": "White-matter abnormality (CNN on the white-matter cluster map)",
+}
+WM_PROBABILITY = {"system": CS_COHORTFLOW, "code": "wm-abnormality-probability",
+                  "display": "Probability of white-matter abnormality"}  # fmt: skip
+#: SNOMED CT qualifier values for the finding's presence.
+PRESENT = {"system": SNOMED, "code": "52101004", "display": "Present"}
+ABSENT = {"system": SNOMED, "code": "2667000", "display": "Absent"}
+#: The radiologische-Beobachtung category slice 'loinc'.
+CATEGORY_RADIOLOGY_OBSERVATION = {"system": LOINC, "code": "18782-3",
+                                  "display": "Radiology Study observation (narrative)"}  # fmt: skip
+#: The radiologischer-Befund category slice 'sct' (1..1) and the report code.
+CATEGORY_IMAGING_REPORT = {"system": SNOMED, "code": "4201000179104",
+                           "display": "Imaging report (record artifact)"}  # fmt: skip
+REPORT_MR = {"system": SNOMED, "code": "4251000179103",
+             "display": "Magnetic resonance imaging report"}  # fmt: skip
+UNITLESS = {"unit": "1", "system": UCUM, "code": "1"}
+PSEUDONYMISED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                 "code": "PSEUDED", "display": "pseudonymized"}  # fmt: skip
