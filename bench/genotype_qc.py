@@ -9,12 +9,8 @@ Measured in one run:
    :mod:`cohortflow.demo.genotypes` with its planted failures scaled up (per 500 samples: 3
    low-call samples, one of each sex mismatch, a duplicate pair, a parent-offspring pair, a
    contaminated sample; per 10,000 SNPs: 15 low-call, 10 HWE-failure, 3 monomorphic and 4 rare
-   SNPs) and 5 % of the SNPs on chrX. Its haplotype, dosage and missingness functions hold
-   dense float64 arrays of every haplotype x SNP (~55 bytes per genotype, ~27 GiB here), so
-   they are swapped, for this run only, for chunked versions that draw the same random numbers
-   in the same order: the files are byte-identical to the simulator's own (checked at
-   1,000 x 20,000) in ~1.7 GiB. The data is kept in ``<workdir>/sim`` and reused when the spec
-   is the same.
+   SNPs) and 5 % of the SNPs on chrX (~1.7 GiB, ~30 s at full size). The data is kept in
+   ``<workdir>/sim`` and reused when the spec is the same.
 2. **The pipeline**: a genotype-only config (every other stage off) and one Snakemake run from
    an empty results folder (``results``, ``logs``, ``benchmarks`` and ``.snakemake`` removed) up
    to the QC report (and association with ``--association``). Wall time of the whole Snakemake
@@ -47,7 +43,6 @@ with matplotlib).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import resource
@@ -56,15 +51,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import psutil
 import yaml
-from scipy.special import ndtri
 
 import cohortflow.demo.genotypes as sim
 from cohortflow.genotype_qc.plink import executable
@@ -95,78 +87,6 @@ def demo_spec(n_samples: int, n_snps: int) -> sim.GenotypeDemoSpec:
     )  # fmt: skip
 
 
-CHUNK_SNPS = 2048
-
-
-def _haplotypes_chunked(variants, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``sim._haplotypes`` in blocks of SNPs: same draws, same result, int8 output only."""
-    n_haps = 2 * group.size
-    hap_group = np.repeat(group, 2)
-    m = variants.rho.size
-    keep = np.sqrt(1 - variants.rho**2)
-    out = np.empty((n_haps, m), dtype=np.int8)
-    last = None
-    for j0 in range(0, m, CHUNK_SNPS):
-        j1 = min(m, j0 + CHUNK_SNPS)
-        noise = rng.standard_normal((j1 - j0, n_haps))
-        latent = np.empty_like(noise)
-        for k in range(j1 - j0):
-            if j0 + k == 0:
-                latent[0] = noise[0]
-            else:
-                before = latent[k - 1] if k else last
-                latent[k] = variants.rho[j0 + k] * before + keep[j0 + k] * noise[k]
-        last = latent[-1].copy()
-        with np.errstate(divide="ignore"):  # frequency 0 gives threshold -inf: never A1
-            threshold = ndtri(variants.freq[:, j0:j1])[hap_group]
-        out[:, j0:j1] = threshold > latent.T  # A1 below the threshold
-    return out.reshape(group.size, 2, m)
-
-
-def _dosages_int8(haps: np.ndarray, sex: np.ndarray, xcols: np.ndarray) -> np.ndarray:
-    """``sim._dosages`` without the int64 intermediate of ``sum``."""
-    geno = haps[:, 0] + haps[:, 1]
-    males = np.flatnonzero(sex == 1)
-    geno[np.ix_(males, xcols)] = 2 * haps[np.ix_(males, [0], xcols)][:, 0, :]
-    return geno
-
-
-def _plant_missingness_chunked(spec, geno, low_call_samples, low_call_variants, rng):
-    """``sim._plant_missingness`` in blocks of samples: same draws, no n x m float arrays."""
-    n, m = geno.shape
-    sample_rate = rng.uniform(*spec.missing_rate_range, n)
-    variant_factor = rng.gamma(8.0, 1 / 8, m)
-    rows = max(1, (1 << 23) // m)
-    for i0 in range(0, n, rows):
-        i1 = min(n, i0 + rows)
-        block = rng.random((i1 - i0, m)) < sample_rate[i0:i1, None] * variant_factor[None, :]
-        geno[i0:i1][block] = sim.MISSING
-    missing_low = rng.uniform(*spec.low_call_sample_missing, len(low_call_samples))
-    for i, share in zip(low_call_samples, missing_low, strict=True):
-        geno[i, rng.choice(m, round(share * m), replace=False)] = sim.MISSING
-    variant_missing = rng.uniform(*spec.low_call_variant_missing, len(low_call_variants))
-    for j, share in zip(low_call_variants, variant_missing, strict=True):
-        geno[rng.choice(n, round(share * n), replace=False), j] = sim.MISSING
-    return missing_low
-
-
-@contextlib.contextmanager
-def low_memory_simulator() -> Iterator[None]:
-    swaps = {
-        "_haplotypes": _haplotypes_chunked,
-        "_dosages": _dosages_int8,
-        "_plant_missingness": _plant_missingness_chunked,
-    }
-    saved = {name: getattr(sim, name) for name in swaps}
-    for name, function in swaps.items():
-        setattr(sim, name, function)
-    try:
-        yield
-    finally:
-        for name, function in saved.items():
-            setattr(sim, name, function)
-
-
 def simulate(folder: Path, spec: sim.GenotypeDemoSpec, force: bool) -> dict:
     """Write (or reuse) ``folder/cohort.*``; returns how it went."""
     prefix = folder / "cohort"
@@ -178,8 +98,7 @@ def simulate(folder: Path, spec: sim.GenotypeDemoSpec, force: bool) -> dict:
         return {"prefix": str(prefix), "reused": True}
     record.unlink(missing_ok=True)
     start = time.perf_counter()
-    with low_memory_simulator():
-        sim.simulate_genotypes(prefix, spec)
+    sim.simulate_genotypes(prefix, spec)
     seconds = time.perf_counter() - start
     record.write_text(json.dumps(wanted, indent=1))
     return {

@@ -113,6 +113,8 @@ MAX_BLOCK_STEP_BP = 25_000
 CROSSOVERS_PER_BP = 1e-8
 GROUPS = ("POP1", "POP2")
 MISSING = 3  # dosage code for a missing call in the internal genotype matrix
+#: SNPs per block when drawing haplotypes (bounds the float64 working memory).
+CHUNK_SNPS = 2048
 #: .bed 2-bit code for an A1 dosage of 0, 1, 2 and for missing (index MISSING).
 BED_CODES = np.array([0b11, 0b10, 0b00, 0b01], dtype=np.uint8)
 BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
@@ -493,14 +495,18 @@ def _plant_missingness(
     n, m = geno.shape
     sample_rate = rng.uniform(*spec.missing_rate_range, n)
     variant_factor = rng.gamma(8.0, 1 / 8, m)
-    missing = rng.random((n, m)) < sample_rate[:, None] * variant_factor[None, :]
+    # Background missingness in blocks of samples (the same draws as in one piece).
+    rows = max(1, (1 << 23) // m)
+    for i0 in range(0, n, rows):
+        i1 = min(n, i0 + rows)
+        block = rng.random((i1 - i0, m)) < sample_rate[i0:i1, None] * variant_factor[None, :]
+        geno[i0:i1][block] = MISSING
     missing_low = rng.uniform(*spec.low_call_sample_missing, len(low_call_samples))
     for i, share in zip(low_call_samples, missing_low, strict=True):
-        missing[i, rng.choice(m, round(share * m), replace=False)] = True
+        geno[i, rng.choice(m, round(share * m), replace=False)] = MISSING
     variant_missing = rng.uniform(*spec.low_call_variant_missing, len(low_call_variants))
     for j, share in zip(low_call_variants, variant_missing, strict=True):
-        missing[rng.choice(n, round(share * n), replace=False), j] = True
-    geno[missing] = MISSING
+        geno[rng.choice(n, round(share * n), replace=False), j] = MISSING
     return missing_low
 
 
@@ -676,19 +682,32 @@ def _blocks(
 
 
 def _haplotypes(variants: _Variants, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Two haplotypes (A1 = 1) per person, shape (people, 2, SNPs), Gaussian-copula LD."""
+    """Two haplotypes (A1 = 1) per person, shape (people, 2, SNPs), Gaussian-copula LD.
+
+    Built in blocks of :data:`CHUNK_SNPS` SNPs (the draws are the same as in one piece), so
+    that only the int8 result spans every haplotype × SNP: a biobank-sized cohort fits in
+    memory."""
     n_haps = 2 * group.size
     hap_group = np.repeat(group, 2)
-    with np.errstate(divide="ignore"):  # frequency 0 gives threshold -inf: never A1
-        threshold = ndtri(variants.freq)[hap_group].T  # (SNPs, haps)
-    noise = rng.standard_normal((variants.rho.size, n_haps))
-    latent = np.empty_like(noise)
-    latent[0] = noise[0]
+    m = variants.rho.size
     keep = np.sqrt(1 - variants.rho**2)
-    for j in range(1, variants.rho.size):
-        latent[j] = variants.rho[j] * latent[j - 1] + keep[j] * noise[j]
-    alleles = (latent < threshold).T
-    return alleles.reshape(group.size, 2, -1).astype(np.int8)
+    out = np.empty((n_haps, m), dtype=np.int8)
+    previous = None
+    for j0 in range(0, m, CHUNK_SNPS):
+        j1 = min(m, j0 + CHUNK_SNPS)
+        noise = rng.standard_normal((j1 - j0, n_haps))
+        latent = np.empty_like(noise)
+        for k in range(j1 - j0):
+            if previous is None and k == 0:
+                latent[0] = noise[0]
+            else:
+                before = latent[k - 1] if k else previous
+                latent[k] = variants.rho[j0 + k] * before + keep[j0 + k] * noise[k]
+        previous = latent[-1].copy()
+        with np.errstate(divide="ignore"):  # frequency 0 gives threshold -inf: never A1
+            threshold = ndtri(variants.freq[:, j0:j1])[hap_group]
+        out[:, j0:j1] = threshold > latent.T  # A1 below the threshold
+    return out.reshape(group.size, 2, m)
 
 
 def _plant_rare(
@@ -732,7 +751,7 @@ def _transmit(
 
 def _dosages(haps: np.ndarray, sex: np.ndarray, xcols: np.ndarray) -> np.ndarray:
     """A1 dosages (people, SNPs); males carry one chrX, called homozygous."""
-    geno = haps.sum(axis=1).astype(np.int8)
+    geno = haps[:, 0] + haps[:, 1]  # int8 throughout
     males = np.flatnonzero(sex == 1)
     geno[np.ix_(males, xcols)] = 2 * haps[np.ix_(males, [0], xcols)][:, 0, :]
     return geno
