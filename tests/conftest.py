@@ -262,6 +262,13 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     )
 
 
+# --------------------------------------------------------------------------- PLINK
+needs_plink = pytest.mark.skipif(
+    not (shutil.which("plink1.9") and shutil.which("plink2")),
+    reason="plink1.9/plink2 not installed",
+)
+
+
 # --------------------------------------------------------------------------- FHIR validation
 FHIR_SHARED = SHARED_DATA.parent / "fhir"
 FHIR_SCHEMA = FHIR_SHARED / "fhir.schema.r4.json"

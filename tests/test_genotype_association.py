@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import needs_plink
 from scipy import stats
 
 from cohortflow.demo.genotypes import simulate_genotypes
@@ -24,11 +25,6 @@ from cohortflow.genotype_qc.association import (
 )
 from cohortflow.genotype_qc.inputs import GenotypeInputError
 from cohortflow.genotype_qc.plink import PlinkSession
-
-needs_plink = pytest.mark.skipif(
-    not (shutil.which("plink1.9") and shutil.which("plink2")),
-    reason="plink1.9/plink2 not installed",
-)
 
 CAUSAL_OR6 = "7:55613392"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, needs_plink
 
 from cohortflow.genotype_qc.plink import PlinkError, PlinkSession, read_table
 
 HAPMAP = SHARED_DATA / "genotype" / "plinkqc_hapmap"
 EXPECTED = HAPMAP / "expected_plink_outputs"
-
-needs_plink = pytest.mark.skipif(
-    not (shutil.which("plink1.9") and shutil.which("plink2")),
-    reason="plink1.9/plink2 not installed",
-)
 
 
 @needs_plink

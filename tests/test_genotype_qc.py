@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, needs_plink
 
 from cohortflow.errors import ConfigError
 from cohortflow.genotype_qc import decide
@@ -27,11 +27,6 @@ from cohortflow.genotype_qc.steps import (
 
 HAPMAP = SHARED_DATA / "genotype" / "plinkqc_hapmap"
 EXPECTED = HAPMAP / "expected_plink_outputs"
-
-needs_plink = pytest.mark.skipif(
-    not (shutil.which("plink1.9") and shutil.which("plink2")),
-    reason="plink1.9/plink2 not installed",
-)
 
 
 # ----------------------------------------------------------------------------- decisions

@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, snakemake
+from conftest import REPO, needs_plink, snakemake
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("plink1.9") and shutil.which("plink2")),
-    reason="plink1.9/plink2 not installed",
-)
+pytestmark = needs_plink
 
 TARGETS = ("results/genotype_qc/report/summary.json", "results/association/summary.json")
 

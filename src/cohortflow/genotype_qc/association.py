@@ -61,7 +61,7 @@ from cohortflow.genotype_qc.inputs import (
     is_missing,
     phenotype_kind,
 )
-from cohortflow.genotype_qc.plink import PlinkError, PlinkSession, read_table
+from cohortflow.genotype_qc.plink import PlinkError, PlinkSession, read_fam, read_table
 from cohortflow.io.atomic import atomic_output_file, write_json
 
 log = logging.getLogger(__name__)
@@ -183,17 +183,6 @@ def genomic_inflation(pvalues: Iterable[float] | np.ndarray | pd.Series) -> floa
 
 
 # --- inputs -------------------------------------------------------------------------------
-
-
-def _read_fam(bfile: Path) -> pd.DataFrame:
-    return pd.read_csv(
-        f"{bfile}.fam",
-        sep=r"\s+",
-        header=None,
-        dtype=str,
-        keep_default_na=False,
-        names=["FID", "IID", "PAT", "MAT", "SEX", "PHENO"],
-    )
 
 
 def _numeric(values: Iterable[str]) -> np.ndarray:
@@ -403,20 +392,13 @@ def manhattan_plot(
     ax.scatter(
         x[keep], y[keep], s=4, c=list(colour[keep]), linewidths=0, rasterized=len(keep) > 50_000
     )
-    ax.axhline(
-        -math.log10(settings.genome_wide_p),
-        color="#c0392b",
-        ls="--",
-        lw=0.8,
-        label=f"genome-wide (P = {settings.genome_wide_p:g})",
-    )
-    ax.axhline(
-        -math.log10(settings.suggestive_p),
-        color="#2980b9",
-        ls=":",
-        lw=0.8,
-        label=f"suggestive (P = {settings.suggestive_p:g})",
-    )
+    for name, p_line, colour, style in (
+        ("genome-wide", settings.genome_wide_p, "#c0392b", "--"),
+        ("suggestive", settings.suggestive_p, "#2980b9", ":"),
+    ):
+        ax.axhline(
+            -math.log10(p_line), color=colour, ls=style, lw=0.8, label=f"{name} (P = {p_line:g})"
+        )
     if len(leads):
         row_of = {variant: j for j, variant in reversed(list(enumerate(valid["ID"])))}
         for lead_id in leads.sort_values("P")["ID"].head(30):
@@ -516,7 +498,7 @@ def run_association(
     for ext in (".bed", ".bim", ".fam"):
         if not Path(f"{bfile}{ext}").is_file():
             raise GenotypeInputError(f"{bfile}{ext}", f"missing {ext} file of the PLINK 1 fileset")
-    fam = _read_fam(bfile)
+    fam = read_fam(f"{bfile}.fam")
     fam_path = Path(f"{bfile}.fam")
 
     # Phenotype and covariates, all checked before any PLINK run.
@@ -719,16 +701,7 @@ def run_association(
         "settings": {
             k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
         },
-        "plink_runs": [
-            {
-                "engine": r.engine,
-                "version": r.version,
-                "args": r.args,
-                "seconds": r.seconds,
-                "log": str(r.log),
-            }
-            for r in session.runs
-        ],
+        "plink_runs": [r.as_dict() for r in session.runs],
         "files": {
             "results": "results.tsv.gz",
             "lead_variants": "lead_variants.tsv",

@@ -53,6 +53,12 @@ class PlinkRun:
     seconds: float
     log: Path
 
+    def as_dict(self, *, log: bool = True) -> dict:
+        """The run as recorded in step.json / summary.json (the log path as a string)."""
+        record = {"engine": self.engine, "version": self.version, "args": self.args,
+                  "seconds": self.seconds}  # fmt: skip
+        return record | ({"log": str(self.log)} if log else {})
+
 
 @dataclass
 class PlinkSession:
@@ -97,3 +103,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if converted.notna().sum() == (table[column] != "").sum():
             table[column] = converted
     return table
+
+
+def read_fam(path: str | Path) -> pd.DataFrame:
+    """A PLINK 1 ``.fam`` with every column as text."""
+    return pd.read_csv(
+        path, sep=r"\s+", header=None, dtype=str,
+        names=["FID", "IID", "PAT", "MAT", "SEX", "PHENO"], keep_default_na=False,
+    )  # fmt: skip
+
+
+def read_bim(path: str | Path) -> pd.DataFrame:
+    """A PLINK 1 ``.bim`` with every column as text."""
+    return pd.read_csv(
+        path, sep=r"\s+", header=None, dtype=str,
+        names=["CHROM", "ID", "CM", "POS", "A1", "A2"], keep_default_na=False,
+    )  # fmt: skip

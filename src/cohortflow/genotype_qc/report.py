@@ -19,7 +19,6 @@ Tables (tab-separated):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,8 @@ import pandas as pd
 from cohortflow.errors import CohortflowError
 from cohortflow.genotype_qc import decide
 from cohortflow.genotype_qc.inputs import with_ext
-from cohortflow.genotype_qc.steps import (
-    STEPS,
-    read_bim,
-    read_fam,
-    step_dir_name,
-)
+from cohortflow.genotype_qc.plink import read_bim, read_fam
+from cohortflow.genotype_qc.steps import STEPS, read_step_record, step_dir_name
 from cohortflow.io.atomic import atomic_output_file, write_json
 
 PLOTS = ("missingness_heterozygosity", "sex_check", "kinship", "pca", "hwe_qq")
@@ -99,7 +94,7 @@ def variant_table(root: Path) -> pd.DataFrame:
 def attrition_table(root: Path) -> pd.DataFrame:
     rows = []
     for name, folder in _steps(root).items():
-        record = json.loads((folder / "step.json").read_text())
+        record = read_step_record(root, name)
         reasons = pd.concat([
             _read(folder / "removed_samples.tsv")["reason"],
             _read(folder / "removed_variants.tsv")["reason"],
@@ -158,7 +153,7 @@ def _by_status(ax, x, y, status, **kwargs) -> None:
 
 
 def plot_missingness_heterozygosity(samples: pd.DataFrame, root: Path, path: Path) -> None:
-    record = json.loads((root / step_dir_name("heterozygosity") / "step.json").read_text())
+    record = read_step_record(root, "heterozygosity")
     settings, extra = record["settings"], record["extra"]
     tested = samples.dropna(subset=["het_F", "F_MISS"])
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -183,7 +178,7 @@ def plot_missingness_heterozygosity(samples: pd.DataFrame, root: Path, path: Pat
 
 
 def plot_sex_check(samples: pd.DataFrame, root: Path, path: Path) -> None:
-    record = json.loads((root / step_dir_name("sex_check") / "step.json").read_text())
+    record = read_step_record(root, "sex_check")
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     if "sex_F" not in samples.columns or samples["sex_F"].isna().all():
         ax.text(0.5, 0.5, "sex not checkable: no chrX variants", ha="center", va="center")
@@ -212,7 +207,7 @@ def plot_sex_check(samples: pd.DataFrame, root: Path, path: Path) -> None:
 
 def plot_kinship(root: Path, path: Path) -> None:
     folder = root / step_dir_name("relatedness")
-    record = json.loads((folder / "step.json").read_text())
+    record = read_step_record(root, "relatedness")
     pairs = _read(folder / "kinship_pairs.tsv")
     related = pairs["related"].astype(str).str.lower().eq("true").to_numpy()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
@@ -265,7 +260,7 @@ def plot_pca(samples: pd.DataFrame, path: Path) -> None:
 
 
 def plot_hwe_qq(variants: pd.DataFrame, root: Path, path: Path) -> None:
-    record = json.loads((root / step_dir_name("variant_final") / "step.json").read_text())
+    record = read_step_record(root, "variant_final")
     p = pd.to_numeric(variants["HWE_P"], errors="coerce").dropna().to_numpy()
     p = np.sort(np.clip(p, 1e-300, 1))
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -309,7 +304,7 @@ def write_report(root: str | Path, clean_prefix: str | Path, out_dir: str | Path
     plot_hwe_qq(variants, root, plots / "hwe_qq.png")
     runs = []
     for name in STEPS:
-        record = json.loads((root / step_dir_name(name) / "step.json").read_text())
+        record = read_step_record(root, name)
         runs += [dict(run, step=name) for run in record["plink_runs"]]
     summary = {
         **kept,

@@ -26,6 +26,10 @@ def plink_session(threads: int, mem_mb: int) -> PlinkSession:
     return PlinkSession(threads=max(1, int(threads)), memory_mb=max(256, int(mem_mb * 0.9)))
 
 
+def _prefix(bed: str | Path) -> Path:
+    return Path(str(bed).removesuffix(".bed"))
+
+
 def run_qc_step(
     name: str,
     step_dir: str | Path,
@@ -43,7 +47,7 @@ def run_qc_step(
 
 
 def run_clean(steps_root: str | Path, bed: str | Path, threads: int, mem_mb: int) -> None:
-    prefix = Path(str(bed).removesuffix(".bed"))
+    prefix = _prefix(bed)
     write_clean_fileset(steps_root, prefix, plink_session(threads, mem_mb))
     log.info("clean fileset: %s.{bed,bim,fam}", prefix)
 
@@ -51,7 +55,7 @@ def run_clean(steps_root: str | Path, bed: str | Path, threads: int, mem_mb: int
 def run_report(steps_root: str | Path, bed: str | Path, out_dir: str | Path) -> dict[str, Any]:
     from cohortflow.genotype_qc.report import write_report
 
-    summary = write_report(steps_root, Path(str(bed).removesuffix(".bed")), out_dir)
+    summary = write_report(steps_root, _prefix(bed), out_dir)
     log.info(
         "QC kept %d of %d samples and %d of %d variants",
         summary["samples_kept"], summary["samples_in"],
@@ -79,12 +83,13 @@ def run_association_job(
         "phenotype": genotypes["phenotype"],
         "covariates": tuple(genotypes.get("covariates") or ()),
     }
+    session = plink_session(threads, mem_mb)
     return run_association(
-        Path(str(bed).removesuffix(".bed")),
+        _prefix(bed),
         steps_root / step_dir_name("pca") / "eigenvec.tsv",
         steps_root / step_dir_name("import") / "phenotype.tsv",
         AssociationSettings.from_config(merged),
         out_dir,
-        threads=max(1, int(threads)),
-        memory_mb=max(256, int(mem_mb * 0.9)),
+        threads=session.threads,
+        memory_mb=session.memory_mb,
     )

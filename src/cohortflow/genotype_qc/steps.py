@@ -24,8 +24,9 @@ clean fileset. Thresholds and their sources are documented in the config schema
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from cohortflow.genotype_qc.inputs import (
     phenotype_kind,
     with_ext,
 )
-from cohortflow.genotype_qc.plink import PlinkSession, read_table
+from cohortflow.genotype_qc.plink import PlinkSession, read_bim, read_fam, read_table
 from cohortflow.io.atomic import atomic_output_dir, atomic_output_file, write_json
 
 log = logging.getLogger(__name__)
@@ -130,36 +131,42 @@ class QCSettings:
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> QCSettings:
-        defaults = cls()
-        sex = section.get("sex_check", {})
-        het = section.get("heterozygosity", {})
-        prune = section.get("ld_prune", {})
-        pca = section.get("pca", {})
-        return cls(
-            variant_missing_prefilter=float(
-                section.get("variant_missing_prefilter", defaults.variant_missing_prefilter)
-            ),
-            sample_missing=float(section.get("sample_missing", defaults.sample_missing)),
-            sex_female_max_f=float(sex.get("female_max_f", defaults.sex_female_max_f)),
-            sex_male_min_f=float(sex.get("male_min_f", defaults.sex_male_min_f)),
-            sex_remove=tuple(sex.get("remove", defaults.sex_remove)),
-            het_n_sd=float(het.get("n_sd", defaults.het_n_sd)),
-            het_ld_pruned=bool(het.get("ld_pruned", defaults.het_ld_pruned)),
-            prune_window=int(prune.get("window", defaults.prune_window)),
-            prune_step=int(prune.get("step", defaults.prune_step)),
-            prune_r2=float(prune.get("r2", defaults.prune_r2)),
-            prune_maf=float(prune.get("maf", defaults.prune_maf)),
-            prune_exclude_ranges=prune.get("exclude_ranges") or None,
-            kinship=float(section.get("relatedness", {}).get("kinship", defaults.kinship)),
-            n_pcs=int(pca.get("n_pcs", defaults.n_pcs)),
-            pca_outlier_pcs=int(pca.get("outlier_pcs", defaults.pca_outlier_pcs)),
-            pca_outlier_sd=float(pca.get("outlier_sd", defaults.pca_outlier_sd)),
-            pca_remove_outliers=bool(pca.get("remove_outliers", defaults.pca_remove_outliers)),
-            variant_missing=float(section.get("variant_missing", defaults.variant_missing)),
-            maf=float(section.get("maf", defaults.maf)),
-            hwe_p=float(section.get("hwe_p", defaults.hwe_p)),
-            hwe_samples=str(section.get("hwe_samples", defaults.hwe_samples)),
-        )
+        """Settings from the ``genotype_qc`` config section (keys as in the schema); a key
+        that is absent keeps the default."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            node: Any = section
+            for key in _CONFIG_PATHS.get(f.name, (f.name,)):
+                node = node.get(key) if isinstance(node, dict) else None
+            if node is None:
+                continue
+            default = getattr(cls, f.name)
+            if isinstance(default, tuple):
+                node = tuple(node)
+            elif default is not None:
+                node = type(default)(node)
+            values[f.name] = node
+        return cls(**values)
+
+
+#: Where each QCSettings field sits in the config section (fields not listed: top level).
+_CONFIG_PATHS = {
+    "sex_female_max_f": ("sex_check", "female_max_f"),
+    "sex_male_min_f": ("sex_check", "male_min_f"),
+    "sex_remove": ("sex_check", "remove"),
+    "het_n_sd": ("heterozygosity", "n_sd"),
+    "het_ld_pruned": ("heterozygosity", "ld_pruned"),
+    "prune_window": ("ld_prune", "window"),
+    "prune_step": ("ld_prune", "step"),
+    "prune_r2": ("ld_prune", "r2"),
+    "prune_maf": ("ld_prune", "maf"),
+    "prune_exclude_ranges": ("ld_prune", "exclude_ranges"),
+    "kinship": ("relatedness", "kinship"),
+    "n_pcs": ("pca", "n_pcs"),
+    "pca_outlier_pcs": ("pca", "outlier_pcs"),
+    "pca_outlier_sd": ("pca", "outlier_sd"),
+    "pca_remove_outliers": ("pca", "remove_outliers"),
+}
 
 
 @dataclass
@@ -205,20 +212,6 @@ class Context:
 
     def bim(self) -> pd.DataFrame:
         return read_bim(with_ext(self.bfile, ".bim"))
-
-
-def read_bim(path: Path) -> pd.DataFrame:
-    return pd.read_csv(
-        path, sep=r"\s+", header=None, dtype=str,
-        names=["CHROM", "ID", "CM", "POS", "A1", "A2"], keep_default_na=False,
-    )  # fmt: skip
-
-
-def read_fam(path: Path) -> pd.DataFrame:
-    return pd.read_csv(
-        path, sep=r"\s+", header=None, dtype=str,
-        names=["FID", "IID", "PAT", "MAT", "SEX", "PHENO"], keep_default_na=False,
-    )  # fmt: skip
 
 
 def _keys(table: pd.DataFrame) -> pd.Series:
@@ -283,7 +276,7 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
             f"{len(duplicated)} duplicate variant IDs, e.g. {duplicated.iloc[0]!r}; give each "
             "variant a unique ID (e.g. plink2 --set-all-var-ids @:#:$r:$a) before QC",
         )
-    pheno, kind = _phenotype(fam, table, inputs, found.path)
+    pheno, kind = _phenotype(fam, table, inputs)
     pheno.to_csv(ctx.work / "phenotype.tsv", sep="\t", index=False, na_rep="NA")
     result = StepResult()
     result.sample_metrics = pd.DataFrame(
@@ -306,7 +299,7 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
 
 
 def _phenotype(
-    fam: pd.DataFrame, table: pd.DataFrame | None, inputs: InputSettings, source: Path
+    fam: pd.DataFrame, table: pd.DataFrame | None, inputs: InputSettings
 ) -> tuple[pd.DataFrame, str]:
     """FID IID phenotype covariates aligned with the fileset, binary coded 1/2; and its kind."""
     columns = [inputs.phenotype, *inputs.covariates]
@@ -386,9 +379,7 @@ def step_sex_check(ctx: Context, previous: Path) -> StepResult:
         [*ctx.filters(previous), "--check-sex", str(s.sex_female_max_f), str(s.sex_male_min_f)],
         "sexcheck",
     )
-    table = read_table(ctx.work / "plink" / "sexcheck.sexcheck")
-    table["FID"] = table["FID"].astype(str)
-    table["IID"] = table["IID"].astype(str)
+    table = _with_fid(read_table(ctx.work / "plink" / "sexcheck.sexcheck"))
     status = decide.sex_status(table)
     result.sample_metrics = pd.DataFrame({
         "FID": table["FID"], "IID": table["IID"], "sex_F": table["F"],
@@ -544,7 +535,7 @@ def step_variant_final(ctx: Context, previous: Path) -> StepResult:
     pheno = pd.read_csv(
         ctx.step("import") / "phenotype.tsv", sep="\t", dtype={"FID": str, "IID": str}
     )
-    kind = _import_record(ctx)["phenotype_kind"]
+    kind = read_step_record(ctx.root, "import")["extra"]["phenotype_kind"]
     column = next(c for c in pheno.columns if c not in ("FID", "IID"))
     hwe_args = list(base)
     hwe_in = "all samples"
@@ -578,10 +569,9 @@ def step_variant_final(ctx: Context, previous: Path) -> StepResult:
     return result
 
 
-def _import_record(ctx: Context) -> dict[str, Any]:
-    import json
-
-    return json.loads((ctx.step("import") / "step.json").read_text())["extra"]
+def read_step_record(root: str | Path, name: str) -> dict[str, Any]:
+    """The ``step.json`` of step ``name`` under ``root``."""
+    return json.loads((Path(root) / step_dir_name(name) / "step.json").read_text())
 
 
 # ------------------------------------------------------------------------------ the runner
@@ -671,18 +661,13 @@ def _write_step(
         "variants_removed": int(removed_v["ID"].nunique()),
         "notes": result.notes,
         "extra": result.extra,
-        "plink_runs": [
-            {"engine": r.engine, "version": r.version, "args": r.args, "seconds": r.seconds}
-            for r in session.runs
-        ],
+        "plink_runs": [r.as_dict(log=False) for r in session.runs],
     }
     write_json(work / "step.json", record)
     return record
 
 
-def write_clean_fileset(
-    root: str | Path, out_prefix: str | Path, session: PlinkSession
-) -> dict[str, Any]:
+def write_clean_fileset(root: str | Path, out_prefix: str | Path, session: PlinkSession) -> None:
     """The imported fileset restricted to the samples and variants that passed every step."""
     root, out_prefix = Path(root), Path(out_prefix)
     last = root / step_dir_name(STEPS[-1])
@@ -696,4 +681,3 @@ def write_clean_fileset(
     for ext in (".bed", ".bim", ".fam"):
         with atomic_output_file(with_ext(out_prefix, ext)) as tmp:
             (work / f"{out_prefix.name}{ext}").replace(tmp)
-    return {"runs": [asdict(r) | {"log": str(r.log)} for r in session.runs]}
