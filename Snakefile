@@ -18,6 +18,7 @@ include: "workflow/rules/wm_clusters.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/deface.smk"
 include: "workflow/rules/genotype_qc.smk"
+include: "workflow/rules/fhir.smk"
 
 
 rule all:

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import copy
 
+import pydicom
 import pytest
 from conftest import assert_valid_fhir
 
+from cohortflow.errors import CohortflowError
 from cohortflow.fhir import codes
 from cohortflow.fhir.ids import resource_id
-from cohortflow.fhir.imaging import imaging_study, mr_extension_problems, scanner_device
+from cohortflow.fhir.imaging import (
+    imaging_study,
+    mr_extension_problems,
+    read_instances,
+    scanner_device,
+)
+
+MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 #: The fields of a real ingest sidecar (demo subject, Siemens 3D FLAIR) that the export reads.
 SIDECAR = {
@@ -54,7 +63,7 @@ def test_codes_are_the_published_ones():
 
 def test_mr_extension_carries_the_sidecar_in_profile_units():
     study, _, notes = _study()
-    assert notes == []
+    assert notes == ["no de-identified DICOM export: series without instance elements"]
     assert _sub(study, "echoTime")[0]["valueQuantity"] == {
         "value": 386.0, "unit": "milliseconds", "system": codes.UCUM, "code": "ms"}  # fmt: skip
     assert _sub(study, "repetitionTime")[0]["valueQuantity"]["value"] == 5000.0
@@ -89,6 +98,40 @@ def test_unknown_terms_and_nifti_sources_are_explicit():
     study, device, notes = _study(nifti)
     assert device is None and "series" not in study and "identifier" not in study
     assert notes == ["no Series Instance UID (NIfTI source): no series"]
+
+
+def _write_dicom(path, series_uid, sop_uid, number):
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = MR_IMAGE
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = MR_IMAGE, sop_uid
+    ds.SeriesInstanceUID, ds.InstanceNumber = series_uid, number
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_instances_from_the_deidentified_export(tmp_path):
+    series = SIDECAR["SeriesInstanceUID"]
+    for number in (3, 1, 2):  # file order differs from instance order
+        _write_dicom(tmp_path / f"{4 - number:04d}.dcm", series, f"2.25.{100 + number}", number)
+    instances = read_instances(tmp_path, series)
+    assert [i["number"] for i in instances] == [1, 2, 3]
+    assert instances[0] == {"uid": "2.25.101", "number": 1, "sopClass": {
+        "system": "urn:ietf:rfc:3986", "code": f"urn:oid:{MR_IMAGE}"}}  # fmt: skip
+    assert codes.MR_SOP_CLASSES[MR_IMAGE] == "MR Image Storage"
+    device = scanner_device(SIDECAR)
+    study, notes = imaging_study(SIDECAR, "08b707153082", "Patient/p1",
+                                 f"Device/{device['id']}", instances)  # fmt: skip
+    assert notes == [] and study["series"][0]["instance"] == instances
+    assert study["numberOfInstances"] == study["series"][0]["numberOfInstances"] == 3
+    assert_valid_fhir([study, device])
+    _write_dicom(tmp_path / "0009.dcm", "2.25.999", "2.25.109", 9)
+    with pytest.raises(CohortflowError, match=r"0009.dcm: Series Instance UID 2.25.999"):
+        read_instances(tmp_path, series)
 
 
 def test_ids_are_deterministic_uuids():

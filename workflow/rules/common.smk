@@ -6,7 +6,9 @@ from snakemake.logging import logger
 from cohortflow.classify.splits import classify_split_names
 from cohortflow.cohort import OUR_DEFACER, Cohort
 from cohortflow.config import read_sample_sheet, validate_config
-from cohortflow.errors import ConfigError
+from cohortflow.errors import CohortflowError, ConfigError
+from cohortflow.fhir.bundle import Validators
+from cohortflow.fhir.provenance import config_sha256
 from cohortflow.genotype_qc.report import PLOTS as GENOTYPE_QC_PLOTS
 from cohortflow.genotype_qc.steps import STEPS as GENOTYPE_QC_STEP_NAMES
 from cohortflow.genotype_qc.steps import InputSettings, step_dir_name
@@ -96,6 +98,7 @@ def get_final_output():
     if config["stages"]["deface_qa"]:
         targets.append("results/deface_qa/decisions.tsv")
     targets += get_genotype_outputs()
+    targets += get_fhir_outputs()
     if CLASSIFY_ACTIVE:
         targets.append("results/classify/predictions.tsv")
         if CLASSIFY_TRAINS:
@@ -373,4 +376,89 @@ def get_genotype_outputs():
         targets += [*GENOTYPE_CLEAN.values(), "results/genotype_qc/report/summary.json"]
     if config["stages"]["association"]:
         targets.append("results/association/summary.json")
+    return targets
+
+
+# ---------------------------------------------------------------- FHIR export
+FHIR = config["fhir"]
+# Relative validation paths name material beside the checkout (../shared/fhir in the demo):
+# taken from the working directory when there, else from the repository.
+for _key, _path in FHIR["validation"].items():
+    if _path and not Path(_path).is_absolute() and not Path(_path).exists():
+        if (Path(workflow.basedir) / _path).exists():
+            FHIR["validation"][_key] = str((Path(workflow.basedir) / _path).resolve())
+CONFIG_SHA256 = config_sha256(config)
+if config["stages"]["fhir_upload"] and not config["stages"]["fhir"]:
+    raise ConfigError("stages.fhir_upload: needs stages.fhir (it uploads its bundles)")
+if config["stages"]["fhir"]:
+    try:
+        Validators.from_config(FHIR["validation"])
+    except CohortflowError as exc:
+        raise ConfigError(
+            f"{exc}: point it at the material (README, FHIR export) or set it to null to "
+            "skip that validator (the validation record then says it did not run)"
+        ) from None
+if config["stages"]["fhir_upload"] and not FHIR["upload"]["url"]:
+    raise ConfigError("stages.fhir_upload: set fhir.upload.url (the FHIR base URL)")
+
+
+def fhir_path(suffix, subject="{subject}", session="{session}"):
+    return bids(
+        "fhir",
+        subject=subject,
+        session=session,
+        suffix=suffix,
+        ext=".json",
+        datatype="fhir",
+    )
+
+
+FHIR_GENOTYPES = "results/fhir/genotypes"
+
+
+def get_fhir_subject_inputs(wildcards):
+    """What one subject's bundle is made from: the ingest sidecar (and the de-identified
+    DICOM for the instances), the sidecars of the stages that ran, the prediction and the
+    defacing-QA decisions."""
+    row = COHORT.row(wildcards.subject, wildcards.session)
+    ids = {"subject": wildcards.subject, "session": wildcards.session}
+    stages = config["stages"]
+    inputs = {"sidecar": ingested(".json", **ids), "steps": []}
+    if config["ingest"]["export_dicom"] and COHORT.is_dicom(row):
+        inputs["dicom"] = deidentified_dicom(**ids)
+    if stages["preprocess"]:
+        inputs["steps"] += [
+            preprocessed("n4", ".json", space=None, **ids),
+            preprocessed("preproc", ".json", **ids),
+        ]
+        if stages["wm_clusters"]:
+            inputs["steps"].append(clustered("wmcluster", ".json", **ids))
+    if stages["deface"]:
+        inputs["steps"].append(defaced("defaced", ".json", **ids))
+    if CLASSIFY_ACTIVE:
+        inputs["prediction"] = classified(**ids)
+        if CLASSIFY_TRAINS:
+            inputs["model_card"] = "results/classify/model/model_card.json"
+    if stages["deface_qa"]:
+        inputs["decisions"] = [
+            deface_qa_path("decision", ".json", desc=defacer, **ids)
+            for defacer in COHORT.defacers(row)
+        ]
+    return inputs
+
+
+def get_fhir_bundles():
+    """Every bundle of the export: per subject, and the genotype folder."""
+    targets = []
+    if config["stages"]["fhir"]:
+        targets += [fhir_path("bundle", row.label, row.session) for row in COHORT.rows]
+        if config["stages"]["genotype_qc"]:
+            targets.append(FHIR_GENOTYPES)
+    return targets
+
+
+def get_fhir_outputs():
+    targets = get_fhir_bundles()
+    if config["stages"]["fhir_upload"]:
+        targets.append("results/fhir/upload/outcomes.tsv")
     return targets

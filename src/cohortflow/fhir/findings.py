@@ -30,15 +30,21 @@ def patient(pseudonym: str, system: str) -> dict[str, Any]:
     }
 
 
-def software_device(name: str, version: str, *, kind: str = "software") -> dict[str, Any]:
-    return {
+def software_device(
+    name: str, version: str, *, kind: str = "software", manufacturer: str | None = None
+) -> dict[str, Any]:
+    """A program or package at one version (cohortflow's own parts name cohortflow as their
+    manufacturer; third-party packages name none)."""
+    device: dict[str, Any] = {
         "resourceType": "Device",
         "id": resource_id("software", kind, name, version),
         "meta": {"profile": [codes.PROFILE_DEVICE]},
-        "manufacturer": "cohortflow",
-        "deviceName": [{"name": name, "type": "user-friendly-name"}],
-        "version": [{"value": version}],
     }
+    if manufacturer:
+        device["manufacturer"] = manufacturer
+    device["deviceName"] = [{"name": name, "type": "user-friendly-name"}]
+    device["version"] = [{"value": version}]
+    return device
 
 
 def wm_observation(
@@ -118,3 +124,55 @@ def obs7_problems(observation: dict[str, Any]) -> list[str]:
         for i, comp in enumerate(observation.get("component", []))
         if own & {(c.get("system"), c.get("code")) for c in comp["code"].get("coding", [])}
     ]
+
+
+def deface_qa_observation(
+    pseudonym: str,
+    decision: dict[str, Any],
+    *,
+    patient_ref: str,
+    study_ref: str,
+    device_ref: str,
+) -> dict[str, Any]:
+    """The defacing-QA decision of one defaced image (a ``*_decision.json`` record): the
+    decision as a coded value, accepted = normal, a rejection = abnormal; the classifier's
+    class probabilities as unitless components; the drivers of the decision as a note."""
+    name = decision["Decision"]
+    if name not in codes.DEFACE_DECISIONS:
+        raise ValueError(f"unknown defacing-QA decision {name!r}")
+    defacer = str(decision.get("Defacer", "cohortflow"))
+    components = [
+        {
+            "code": {"coding": [dict(codes.DEFACE_PROBABILITY[cls])]},
+            "valueQuantity": {"value": round(float(p), 4), **codes.UNITLESS},
+        }
+        for cls, p in sorted(decision.get("Probabilities", {}).items())
+        if cls in codes.DEFACE_PROBABILITY
+    ]
+    drivers = "; ".join(
+        f"{d['feature']}={float(d['value']):.4g}" for d in decision.get("Drivers", [])
+    )
+    outside = ", ".join(decision.get("OutsideAcceptedRange", []))
+    note = f"Drivers: {drivers or 'none'}." + (
+        f" Outside the accepted range: {outside}." if outside else ""
+    )
+    return {
+        "resourceType": "Observation",
+        "id": resource_id(pseudonym, "Observation", "deface-qa", defacer),
+        "status": "final",
+        "category": [{"coding": [dict(codes.CATEGORY_IMAGING)]}],
+        "code": {"coding": [dict(codes.DEFACE_QA)], "text": f"Defacing QA ({defacer})"},
+        "subject": {"reference": patient_ref},
+        "valueCodeableConcept": {"coding": [dict(codes.DEFACE_DECISIONS[name])]},
+        "interpretation": [
+            {"coding": [dict(codes.NORMAL if name == "accepted" else codes.ABNORMAL)]}
+        ],
+        "note": [{"text": note}],
+        "method": {
+            "text": f"classifier on similarity features of the original and the image "
+            f"defaced by {defacer} (after DefaceQA)"
+        },
+        "device": {"reference": device_ref},
+        "derivedFrom": [{"reference": study_ref}],
+        "component": components,
+    }

@@ -10,15 +10,19 @@ Series Instance UIDs and the acquisition parameters in BIDS units (seconds). The
   extension (field strength T, echo/repetition/inversion time in ms — seconds × 1000 — and flip
   angle in deg, each a UCUM Quantity; scanning sequence and variant as one CodeableConcept each
   with one coding per DICOM term). Terms outside the MII code systems are left out and named
-  in the returned notes. No ``instance`` elements: the sidecar has no SOP Instance UIDs;
+  in the returned notes; one ``instance`` per file of the de-identified DICOM export (re-mapped
+  SOP Instance UID, SOP Class UID, instance number), read by :func:`read_instances` — without
+  that export there are no ``instance`` elements and the notes say so;
 * NIfTI sources have no UIDs and no acquisition parameters: the study gets no series, and its
   identifier is left out.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from cohortflow.errors import CohortflowError
 from cohortflow.fhir import codes
 from cohortflow.fhir.ids import resource_id
 
@@ -78,8 +82,46 @@ def scanner_device(sidecar: dict[str, Any]) -> dict[str, Any] | None:
     return device
 
 
+def read_instances(dicom_dir: str | Path, series_uid: str) -> list[dict[str, Any]]:
+    """The ``series.instance`` elements of a de-identified DICOM export folder, in instance
+    order; every file must belong to ``series_uid`` (the sidecar's re-mapped UID)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    rows = []
+    for path in sorted(Path(dicom_dir).rglob("*.dcm")):
+        try:
+            header = pydicom.dcmread(
+                path, stop_before_pixels=True,
+                specific_tags=["SOPInstanceUID", "SOPClassUID", "InstanceNumber",
+                               "SeriesInstanceUID"],
+            )  # fmt: skip
+        except (InvalidDicomError, OSError) as exc:
+            raise CohortflowError(f"{path}: not a readable DICOM file ({exc})") from exc
+        if str(header.get("SeriesInstanceUID", "")) != series_uid:
+            raise CohortflowError(
+                f"{path}: Series Instance UID {header.get('SeriesInstanceUID')} is not the "
+                f"sidecar's {series_uid} (export and sidecar come from different runs)"
+            )
+        number = header.get("InstanceNumber")
+        rows.append((int(number) if number is not None else len(rows) + 1, header))
+    rows.sort(key=lambda r: r[0])
+    return [
+        {
+            "uid": str(h.SOPInstanceUID),
+            "sopClass": {"system": codes.RFC3986, "code": f"urn:oid:{h.SOPClassUID}"},
+            "number": number,
+        }
+        for number, h in rows
+    ]
+
+
 def imaging_study(
-    sidecar: dict[str, Any], pseudonym: str, patient_ref: str, scanner_ref: str | None
+    sidecar: dict[str, Any],
+    pseudonym: str,
+    patient_ref: str,
+    scanner_ref: str | None,
+    instances: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The ImagingStudy of one ingested series; returns it with notes on anything left out."""
     notes: list[str] = []
@@ -116,6 +158,11 @@ def imaging_study(
     study["numberOfSeries"] = 1
     if series.get("numberOfInstances"):
         study["numberOfInstances"] = series["numberOfInstances"]
+    if instances:
+        series["instance"] = instances
+        series["numberOfInstances"] = study["numberOfInstances"] = len(instances)
+    else:
+        notes.append("no de-identified DICOM export: series without instance elements")
     study["series"] = [series]
     return study, notes
 

@@ -22,6 +22,7 @@ Each returns a list of problem strings (empty = valid) naming the resource and t
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
 import shutil
@@ -117,11 +118,15 @@ def medplum_modules(server_dir: str | Path | None = None) -> Path | None:
     marker = cache / "node_modules" / "@medplum" / "fhir-router" / "package.json"
     if not marker.is_file() and server_dir is not None and shutil.which("npm"):
         cache.mkdir(parents=True, exist_ok=True)
-        shutil.copy(Path(server_dir) / "package.json", cache / "package.json")
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=cache, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        # Parallel jobs share the cache: one installs, the others wait for it.
+        with (cache / ".install.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not marker.is_file():
+                shutil.copy(Path(server_dir) / "package.json", cache / "package.json")
+                subprocess.run(
+                    ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                    cwd=cache, capture_output=True, text=True, check=False,
+                )  # fmt: skip
     return cache.resolve() if marker.is_file() else None
 
 
