@@ -55,6 +55,19 @@ class WorkflowRun:
     flagged: dict[str, str] | None = None  # failure mode -> pseudonym (QC must flag these)
 
 
+def fhir_config_yaml() -> str:
+    """The ``fhir:`` config section of test runs: the demo pseudonym system, and the validation
+    material of ../shared/fhir when it is there (else the R4B models and own checks only)."""
+    paths = {"schema": FHIR_SCHEMA, "profiles": FHIR_PROFILES, "validator": FHIR_VALIDATOR}
+    shared = FHIR_SHARED.is_dir()
+    lines = [f"    {k}: {str(v) if shared else 'null'}" for k, v in paths.items()]
+    return (
+        "fhir:\n  patient_identifier_system: urn:cohortflow:demo:pseudonym\n  validation:\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
     cmd = [
         sys.executable,
@@ -68,6 +81,10 @@ def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
         "2",
         *args,
     ]
+    if not FHIR_SHARED.is_dir():
+        # The demo config validates FHIR bundles with ../shared/fhir; without it, the R4B
+        # models and cohortflow's own checks only (the validation record says so).
+        cmd += ["--config", "fhir={validation: {schema: null, profiles: null, validator: null}}"]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
 
 
@@ -227,6 +244,7 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
         "    padding: same\n  train:\n    max_epochs: 3\n    patience: 2\n"
         "  split:\n    strategy: A\n  permutations: 1\n"
         "deface:\n  export_dicom: true\ndeface_qa:\n  pairs_per_type: 2\n  folds: 3\n"
+        "stages:\n  fhir: true\n" + fhir_config_yaml()
     )
     step1 = snakemake(
         REPO, work, "--configfile", str(config), "--until", "demo_mri_subject", env=env
@@ -294,3 +312,32 @@ def assert_valid_fhir(resources: list[dict]) -> None:
     if not (shutil.which("node") and medplum_modules(FHIR_VALIDATOR.parent)):
         pytest.skip("node or the Medplum validator's packages absent")
     assert profile_problems(resources, FHIR_VALIDATOR, FHIR_PROFILES) == []
+
+
+@pytest.fixture(scope="session")
+def fhir_server(tmp_path_factory):
+    """Medplum's FHIR engine from ../shared/fhir/server/start.sh on a free loopback port,
+    validating every write against R4 and the MII profiles; stopped after the session."""
+    import socket
+    import time
+
+    start = FHIR_SHARED / "server" / "start.sh"
+    if not start.is_file() or not shutil.which("node"):
+        pytest.skip("../shared/fhir/server or node absent")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    pidfile = tmp_path_factory.mktemp("fhir_server") / f"server-{port}.pid"
+    result = subprocess.run([str(start), str(port), str(pidfile)], capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    pid = int(pidfile.read_text())
+    os.kill(pid, 0)  # our server answers, not another one on the same port
+    yield result.stdout.strip().splitlines()[-1]
+    os.kill(pid, 15)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)

@@ -1,4 +1,5 @@
-"""No identifying value planted in the demo's raw data reaches any output or log of ingest."""
+"""No identifying value planted in the demo's raw data reaches any output or log (images,
+sidecars, tables, FHIR bundles, logs)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ def test_no_planted_phi_in_any_output_or_log(demo_run):
     files = _scanned_files(demo_run.workdir)
     assert any(p.name.endswith(".nii.gz") for p in files)
     assert any(p.name.endswith(".log") for p in files)
+    assert any(p.name.endswith("_bundle.json") for p in files), "the FHIR bundles are scanned"
     leaks = {str(p): hits for p in files if (hits := find_phi(_readable(p), phi))}
     assert leaks == {}
 

@@ -7,15 +7,20 @@ import gzip
 import json
 import os
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, needs_plink, snakemake
+from conftest import REPO, fhir_config_yaml, needs_plink, snakemake
 
 pytestmark = needs_plink
 
-TARGETS = ("results/genotype_qc/report/summary.json", "results/association/summary.json")
+TARGETS = (
+    "results/genotype_qc/report/summary.json",
+    "results/association/summary.json",
+    "results/fhir/genotypes",
+)
 
 
 def _config(work: Path, genotypes: str) -> Path:
@@ -24,8 +29,11 @@ def _config(work: Path, genotypes: str) -> Path:
     config.write_text(
         "samples: samples.tsv\n"
         "stages: {ingest: false, preprocess: false, wm_clusters: false, classify: false,\n"
-        "         deface: false, deface_qa: false, genotype_qc: true, association: true}\n"
-        "demo: {genotypes: true}\npseudonymise: {allow_demo_key: true}\n" + genotypes
+        "         deface: false, deface_qa: false, genotype_qc: true, association: true,\n"
+        "         fhir: true}\n"
+        "demo: {genotypes: true}\npseudonymise: {allow_demo_key: true}\n"
+        + fhir_config_yaml()
+        + genotypes
     )
     return config
 
@@ -44,6 +52,43 @@ def genotype_run(tmp_path_factory):
     )
     result = snakemake(REPO, work, *TARGETS, "--configfile", str(config), env=_env())
     return work, result
+
+
+def test_genotype_qc_as_fhir_bundles_on_a_server(genotype_run, fhir_server):
+    """Per sample a Patient (pseudonym only) and five Observations, in transactions of at most
+    50 entries that the FHIR server accepts; no sample ID of the .fam gets into them."""
+    from cohortflow.fhir.upload import UploadSettings, post_bundle
+    from cohortflow.ingest.pseudonym import DEMO_KEY, PseudonymKey, subject_label
+
+    work, result = genotype_run
+    assert result.returncode == 0, result.stdout + result.stderr
+    samples = pd.read_csv(work / "results/genotype_qc/report/samples.tsv", sep="\t", dtype=str)
+    paths = sorted((work / "results/fhir/genotypes").glob("*_bundle.json"))
+    bundles = [json.loads(p.read_text()) for p in paths]
+    assert len(bundles) == -(-len(samples) // 7) and max(len(b["entry"]) for b in bundles) <= 50
+    kinds = pd.Series([e["resource"]["resourceType"] for b in bundles for e in b["entry"]])
+    assert (kinds == "Patient").sum() == len(samples)
+    assert (kinds == "Observation").sum() == 5 * len(samples)
+    text = "".join(p.read_text() for p in paths)
+    assert not [i for i in set(samples.IID) | set(samples.FID) if i in text]
+    for path in paths:
+        record = json.loads(path.with_name(path.name.replace("bundle", "validation")).read_text())
+        assert record["problems"] == []
+    settings = UploadSettings(url=fhir_server, retries=0)
+    outcomes = [post_bundle(p.name, b, settings) for p, b in zip(paths, bundles, strict=True)]
+    assert [o.error for o in outcomes if o.result != "ok"] == []
+    removed = samples[samples.status == "removed"].iloc[0]
+    label = subject_label(PseudonymKey(DEMO_KEY, "demo"), removed.IID)
+    query = f"{fhir_server}/Patient?identifier=urn:cohortflow:demo:pseudonym|{label}"
+    with urllib.request.urlopen(query) as response:
+        patient = json.loads(response.read())["entry"][0]["resource"]
+    with urllib.request.urlopen(f"{fhir_server}/Observation?subject=Patient/{patient['id']}") as r:
+        observations = [e["resource"] for e in json.loads(r.read())["entry"]]
+    codes = {o["code"]["coding"][0]["code"]: o for o in observations}
+    assert len(codes) == 5
+    status = codes["genotype-qc-status"]
+    assert status["valueCodeableConcept"]["coding"][0]["code"] == "qc-removed"
+    assert removed.reasons in status["note"][0]["text"]
 
 
 def test_demo_genotypes_qc_and_association_end_to_end(genotype_run):

@@ -451,7 +451,10 @@ def get_fhir_bundles():
     """Every bundle of the export: per subject, and the genotype folder."""
     targets = []
     if config["stages"]["fhir"]:
-        targets += [fhir_path("bundle", row.label, row.session) for row in COHORT.rows]
+        if config["stages"]["ingest"]:
+            targets += [
+                fhir_path("bundle", row.label, row.session) for row in COHORT.rows
+            ]
         if config["stages"]["genotype_qc"]:
             targets.append(FHIR_GENOTYPES)
     return targets

@@ -38,9 +38,21 @@ def ni_uri(sha256_hex: str) -> str:
     return f"ni:///sha-256;{b64}"
 
 
-def config_sha256(config: dict[str, Any]) -> str:
-    """SHA-256 of the configuration as canonical JSON (sorted keys, no whitespace)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+#: Settings that do not change any result: where and whether bundles are uploaded.
+NOT_RESULTS = (("stages", "fhir_upload"), ("fhir", "upload"))
+
+
+def config_sha256(config: dict[str, Any], ignore: tuple[tuple[str, ...], ...] = NOT_RESULTS) -> str:
+    """SHA-256 of the configuration as canonical JSON (sorted keys, no whitespace), without
+    the ``ignore`` keys (default: the upload settings, so that uploading does not re-export)."""
+    config = json.loads(json.dumps(config, default=str))
+    for path in ignore:
+        node = config
+        for key in path[:-1]:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

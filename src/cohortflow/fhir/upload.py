@@ -76,9 +76,10 @@ def _mask(text: str, token: str | None) -> str:
     return text.replace(token, "***") if token else text
 
 
-def _body(raw: bytes) -> dict[str, Any] | None:
+def _body(raw: bytes, token: str | None) -> dict[str, Any] | None:
+    """The server's JSON answer, with any echo of the token masked."""
     try:
-        value = json.loads(raw.decode("utf-8", "replace"))
+        value = json.loads(_mask(raw.decode("utf-8", "replace"), token))
     except (json.JSONDecodeError, ValueError):
         return None
     return value if isinstance(value, dict) else None
@@ -117,10 +118,10 @@ def post_bundle(
         try:
             with urllib.request.urlopen(request, timeout=settings.timeout_s) as response:
                 outcome.http_status = response.status
-                outcome.response = _body(response.read())
+                outcome.response = _body(response.read(), token)
         except urllib.error.HTTPError as exc:
             outcome.http_status = exc.code
-            outcome.response = _body(exc.read())
+            outcome.response = _body(exc.read(), token)
             outcome.error = f"HTTP {exc.code} {exc.reason}: {_issues(outcome.response)}".strip()
             retry = exc.code in RETRYABLE
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
