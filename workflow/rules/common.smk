@@ -381,6 +381,8 @@ def get_genotype_outputs():
 
 # ---------------------------------------------------------------- FHIR export
 FHIR = config["fhir"]
+# What the export jobs see: without the upload settings, so that uploading re-exports nothing.
+FHIR_EXPORT = {key: value for key, value in FHIR.items() if key != "upload"}
 # Relative validation paths name material beside the checkout (../shared/fhir in the demo):
 # taken from the working directory when there, else from the repository.
 for _key, _path in FHIR["validation"].items():

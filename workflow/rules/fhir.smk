@@ -17,7 +17,7 @@ rule fhir_subject:
         mem_mb=1500,
         runtime=15,
     params:
-        fhir=FHIR,
+        fhir=FHIR_EXPORT,
         config_sha256=CONFIG_SHA256,
     script:
         "../scripts/fhir_subject.py"
@@ -40,7 +40,7 @@ rule fhir_genotypes:
         mem_mb=2000,
         runtime=30,
     params:
-        fhir=FHIR,
+        fhir=FHIR_EXPORT,
         config_sha256=CONFIG_SHA256,
         allow_demo_key=config["pseudonymise"]["allow_demo_key"],
         key_fingerprint=KEY_FINGERPRINT,
