@@ -16,6 +16,7 @@ Every entry is a ``PUT <Type>/<id>`` with the deterministic UUIDv5 id (update-as
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,10 +167,9 @@ def bundles_problems(bundles: list[dict[str, Any]], validators: Validators) -> l
         unique: dict[str, dict[str, Any]] = {}
         for i, bundle in enumerate(bundles):
             for entry in bundle.get("entry", []):
-                resource = entry.get("resource", {})
-                label = f"{resource.get('resourceType')}/{resource.get('id')}"
+                label = reference(entry["resource"])
                 owner.setdefault(label, []).append(i)
-                unique.setdefault(label, resource)
+                unique.setdefault(label, entry["resource"])
         labels = list(unique)
         problems = profile_problems(
             list(unique.values()), validators.validator, validators.profiles
@@ -204,10 +204,7 @@ def write_bundle(
     and writes nothing."""
     if not checked:
         raise_if_invalid(path, bundle_problems(bundle, validators))
-    counts: dict[str, int] = {}
-    for entry in bundle["entry"]:
-        kind = entry["resource"]["resourceType"]
-        counts[kind] = counts.get(kind, 0) + 1
+    counts = Counter(entry["resource"]["resourceType"] for entry in bundle["entry"])
     record = {
         "bundle": Path(path).name,
         "entries": len(bundle["entry"]),

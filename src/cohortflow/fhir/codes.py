@@ -8,6 +8,8 @@ UCUM.
 
 from __future__ import annotations
 
+from functools import cache
+
 MII = "https://www.medizininformatik-initiative.de/fhir/ext/modul-bildgebung"
 PROFILE_IMAGING_STUDY = f"{MII}/StructureDefinition/mii-pr-bildgebung-bildgebungsstudie"
 PROFILE_DEVICE = f"{MII}/StructureDefinition/mii-pr-bildgebung-geraet"
@@ -135,7 +137,8 @@ DATA_ABSENT_NOT_PERFORMED = {
 GENDERS = {"male", "female"}
 
 
-def known_codes() -> set[tuple[str, str]]:
+@cache
+def known_codes() -> frozenset[tuple[str, str]]:
     """Every (system, code) this module defines: a coding or UCUM quantity outside this set in
     an exported resource is a bug (no terminology server checks codes here)."""
     found: set[tuple[str, str]] = set()
@@ -154,4 +157,4 @@ def known_codes() -> set[tuple[str, str]]:
     found |= {(UCUM, code) for _, code in MR_UNITS.values()}
     found |= {(RFC3986, f"urn:oid:{uid}") for uid in MR_SOP_CLASSES}
     found |= {(CS_ADMINISTRATIVE_GENDER, g) for g in GENDERS}
-    return found
+    return frozenset(found)

@@ -26,7 +26,6 @@ from cohortflow.fhir.bundle import reference, transaction
 from cohortflow.fhir.provenance import file_entity, provenance, sidecar_entities
 from cohortflow.io.atomic import sha256_file
 
-OWN = {"cohortflow": "cohortflow"}
 CLASSIFIER_NAME = "cohortflow white-matter abnormality CNN"
 DEFACE_QA_NAME = "cohortflow defacing-QA classifier"
 CNN_METHOD = (
@@ -52,7 +51,9 @@ def software_devices(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One Device per (package, version) recorded in any of the records, sorted."""
     pairs = {pair for record in records for pair in _software(record).items()}
     return [
-        findings.software_device(name, version, manufacturer=OWN.get(name))
+        findings.software_device(
+            name, version, manufacturer="cohortflow" if name == "cohortflow" else None
+        )
         for name, version in sorted(pairs)
     ]
 
