@@ -19,9 +19,11 @@ include: "workflow/rules/classify.smk"
 include: "workflow/rules/deface.smk"
 include: "workflow/rules/genotype_qc.smk"
 include: "workflow/rules/fhir.smk"
+include: "workflow/rules/provenance.smk"
 
 
 rule all:
     default_target: True
     input:
         get_final_output(),
+        RUN_RECORD,

@@ -99,3 +99,26 @@ def test_snakemake_lint_clean(repo):
     result = _run([_tool("snakemake"), "--lint", "--directory", str(repo)], repo)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_every_rule_declares_threads_memory_and_runtime(repo):
+    """What a scheduler needs comes from the rules; memory grows with the attempt (retries)."""
+    for smk in (repo / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule )", smk.read_text())[1:]:
+            name = block.split(":")[0]
+            assert "threads:" in block, f"{smk.name}: {name} lacks threads"
+            assert "mem_mb=attempt_scaled(" in block, f"{smk.name}: {name} lacks mem_mb"
+            assert "runtime=" in block, f"{smk.name}: {name} lacks runtime"
+
+
+def test_slurm_profile_is_commented_and_leaves_site_settings_out(repo):
+    profile = repo / "profiles" / "slurm" / "config.yaml"
+    settings = yaml.safe_load(profile.read_text())
+    assert settings["executor"] == "slurm" and settings["retries"] >= 1
+    assert "slurm_partition" not in profile.read_text().split("# What belongs")[0]
+    for key in ("slurm_partition", "slurm_account"):
+        assert key not in (settings.get("default-resources") or {})
+    for line in profile.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and not line.endswith(":"):
+            assert "#" in line, f"uncommented setting: {line}"
+    assert set(settings["group-components"]) <= set(settings["groups"].values())

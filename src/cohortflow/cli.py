@@ -2,6 +2,7 @@
 
     cohortflow run [any snakemake flags]   # = snakemake [flags] in this checkout
     cohortflow demo-sheet [--n-subjects N] [--seed S] [-o config/samples.tsv]
+    cohortflow compare-runs RUN_A RUN_B [--rtol R]   # two working directories' outputs
 
 ``run`` adds nothing Snakemake does not know: every Snakemake flag passes through unchanged
 (``--cores``, ``--profile``, ``--keep-going``, ``-n``, ``--report`` ...).
@@ -43,7 +44,20 @@ def main(argv: list[str] | None = None) -> int:
     sheet.add_argument("--n-subjects", type=int, default=12)
     sheet.add_argument("--seed", type=int, default=20251123)
     sheet.add_argument("-o", "--output", type=Path, default=Path("config/samples.tsv"))
+    compare = sub.add_parser(
+        "compare-runs",
+        help="compare the outputs (results/, resources/) of two runs; exit 1 if they differ",
+    )
+    compare.add_argument("run_a", type=Path)
+    compare.add_argument("run_b", type=Path)
+    compare.add_argument("--rtol", type=float, default=1e-9, help="for numbers in JSON/TSV")
     args = parser.parse_args(argv)
+    if args.command == "compare-runs":
+        from cohortflow.reproducibility import compare_runs
+
+        result = compare_runs(args.run_a, args.run_b, rtol=args.rtol)
+        print(result.summary())
+        return 0 if result.ok else 1
     if args.command == "demo-sheet":
         write_text(args.output, sample_sheet_text(demo_manifest(args.n_subjects, args.seed)))
         print(f"wrote {args.output}")

@@ -18,8 +18,9 @@ rule classify_cv:
     # CPU results are reproducible for a given thread count; keep it fixed.
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        mem_mb=attempt_scaled(6000),
         runtime=lambda wildcards, attempt: 240 * attempt,
+        gpu=CLASSIFY_GPUS,
     params:
         cfg=CLASSIFY,
         space=SPACE,
@@ -42,8 +43,9 @@ rule classify_permutation:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        mem_mb=attempt_scaled(6000),
         runtime=lambda wildcards, attempt: 480 * attempt,
+        gpu=CLASSIFY_GPUS,
     params:
         cfg=CLASSIFY,
         space=SPACE,
@@ -75,6 +77,10 @@ rule classify_evaluate:
         "logs/classify/evaluate.log",
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=attempt_scaled(2000),
+        runtime=15,
     params:
         split=CLASSIFY["split"],
     script:
@@ -108,8 +114,9 @@ rule classify_train:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        mem_mb=attempt_scaled(6000),
         runtime=lambda wildcards, attempt: 240 * attempt,
+        gpu=CLASSIFY_GPUS,
     params:
         cfg=CLASSIFY,
         space=SPACE,
@@ -130,8 +137,9 @@ rule classify_predict:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 3000 * attempt,
+        mem_mb=attempt_scaled(3000),
         runtime=10,
+        gpu=CLASSIFY_GPUS,
     params:
         device=CLASSIFY["train"]["device"],
     script:
@@ -151,5 +159,9 @@ rule classify_predictions:
         "logs/classify/predictions.log",
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=attempt_scaled(1000),
+        runtime=10,
     script:
         "../scripts/classify_predictions.py"

@@ -16,8 +16,16 @@ from cohortflow.ingest.dicom_series import RoleRules
 from cohortflow.ingest.pseudonym import key_fingerprint, load_key
 from cohortflow.paths import bids, subject_log
 from cohortflow.preprocess.templates import TEMPLATE_FILES, space_label
+from cohortflow.runlock import take_over_stale_lock
+from cohortflow.runrecord import workflow_commit
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+
+# A run killed outright left its lock: rerunning the same command resumes (cohortflow.runlock).
+if workflow.is_main_process and not workflow.dryrun:
+    _note = take_over_stale_lock()
+    if _note:
+        logger.warning(_note)
 
 # Config and sheet are validated before any rule is defined (and so before the DAG exists).
 config.update(validate_config(config, SCHEMAS / "config.schema.yaml"))
@@ -30,6 +38,12 @@ KEY = load_key(
 KEY_FINGERPRINT = key_fingerprint(KEY)
 COHORT = Cohort(SHEET, KEY)
 ROLE = config["ingest"]["target_role"]
+
+
+def attempt_scaled(mb):
+    """mem_mb of a rule: its base need, times the attempt number, so that a job the scheduler
+    killed for memory gets more on each retry (--retries, set in profiles/slurm)."""
+    return lambda wildcards, attempt: mb * attempt
 
 
 wildcard_constraints:
@@ -71,6 +85,19 @@ def get_sheet_row(wildcards):
 def get_demo_genotypes():
     prefix = "resources/demo/genotypes/demo"
     return [f"{prefix}{ext}" for ext in (".bed", ".bim", ".fam", ".pheno.tsv")]
+
+
+# The run's provenance record (workflow/rules/provenance.smk) and the commit it names, which
+# FHIR Provenance.policy carries too.
+RUN_RECORD = "results/provenance/run.json"
+RUN_CHECKSUMS = "results/provenance/checksums.sha256"
+WORKFLOW_COMMIT = workflow_commit(workflow.basedir)
+
+
+def get_ingest_sidecars():
+    if not config["stages"]["ingest"]:
+        return []
+    return [ingested(".json", row.label, row.session) for row in COHORT.rows]
 
 
 def get_final_output():
@@ -180,6 +207,10 @@ def get_preprocess_qc_inputs(wildcards):
 # ---------------------------------------------------------------- classification
 CLASSIFY = config["classify"]
 CLASSIFY_TRAINS = CLASSIFY["model_file"] is None
+# Scheduler resource `gpu` of the CNN jobs: one GPU when the config asks for CUDA (the Slurm
+# executor turns it into --gpus=1), none for cpu/auto (auto still uses a GPU the job happens to
+# see). Local runs ignore it.
+CLASSIFY_GPUS = 1 if CLASSIFY["train"]["device"] == "cuda" else 0
 # Without labels there is nothing to train on: classification needs classify.model_file.
 CLASSIFY_ACTIVE = config["stages"]["classify"] and bool(
     COHORT.labelled_rows or not CLASSIFY_TRAINS
@@ -383,6 +414,7 @@ def get_genotype_outputs():
 FHIR = config["fhir"]
 # What the export jobs see: without the upload settings, so that uploading re-exports nothing.
 FHIR_EXPORT = {key: value for key, value in FHIR.items() if key != "upload"}
+FHIR_EXPORT["workflow_commit"] = WORKFLOW_COMMIT
 # Relative validation paths name material beside the checkout (../shared/fhir in the demo):
 # taken from the working directory when there, else from the repository.
 for _key, _path in FHIR["validation"].items():

@@ -11,7 +11,7 @@ rule deface_template:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=attempt_scaled(3000),
         runtime=10,
     script:
         "../scripts/deface_template.py"
@@ -35,7 +35,7 @@ rule deface:
     # One ANTs thread: the affine fit is then the same on every run.
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 3000 * attempt,
+        mem_mb=attempt_scaled(3000),
         runtime=20,
     params:
         settings=config["deface"],
@@ -56,7 +56,7 @@ rule deface_import:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=attempt_scaled(2000),
         runtime=5,
     params:
         source=get_external_defaced_path,
@@ -79,7 +79,7 @@ rule deface_qa_pairs:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=30,
     params:
         settings=config["deface_qa"],
@@ -106,7 +106,7 @@ rule deface_qa_train:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=attempt_scaled(2000),
         runtime=10,
     params:
         settings=config["deface_qa"],
@@ -134,7 +134,7 @@ rule deface_qa_evaluate:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=15,
     params:
         min_provenance_correlation=config["deface_qa"]["min_provenance_correlation"],
@@ -158,7 +158,7 @@ rule deface_qa_decisions:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=attempt_scaled(1000),
         runtime=5,
     script:
         "../scripts/deface_qa_decisions.py"
@@ -176,7 +176,7 @@ rule deface_export_dicom:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=attempt_scaled(2000),
         runtime=15,
     params:
         source=get_source_path,

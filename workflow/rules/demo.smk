@@ -12,7 +12,7 @@ rule demo_head_model:
         "../../envs/imaging.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=attempt_scaled(4000),
         runtime=15,
     script:
         "../scripts/demo_head_model.py"
@@ -30,7 +30,7 @@ rule demo_mri_subject:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=attempt_scaled(3000),
         runtime=10,
     params:
         n_subjects=config["demo"]["n_subjects"],
@@ -56,7 +56,7 @@ rule demo_genotypes:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=attempt_scaled(2000),
         runtime=10,
     params:
         seed=config["demo"]["seed"],

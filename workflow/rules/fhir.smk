@@ -14,7 +14,7 @@ rule fhir_subject:
         "../../envs/fhir.yaml"
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=attempt_scaled(1500),
         runtime=15,
     params:
         fhir=FHIR_EXPORT,
@@ -37,7 +37,7 @@ rule fhir_genotypes:
         "../../envs/fhir.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=attempt_scaled(2000),
         runtime=30,
     params:
         fhir=FHIR_EXPORT,
@@ -60,7 +60,7 @@ rule fhir_upload:
         "../../envs/fhir.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=attempt_scaled(1000),
         runtime=60,
     params:
         upload=FHIR["upload"],

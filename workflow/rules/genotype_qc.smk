@@ -15,7 +15,7 @@ rule genotype_qc_import:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=30,
     params:
         step="import",
@@ -38,7 +38,7 @@ rule genotype_qc_variant_callrate:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=30,
     params:
         step="variant_callrate",
@@ -61,7 +61,7 @@ rule genotype_qc_sample_callrate:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=30,
     params:
         step="sample_callrate",
@@ -84,7 +84,7 @@ rule genotype_qc_sex_check:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=30,
     params:
         step="sex_check",
@@ -107,7 +107,7 @@ rule genotype_qc_heterozygosity:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=60,
     params:
         step="heterozygosity",
@@ -131,7 +131,7 @@ rule genotype_qc_relatedness:
     # KING kinship is quadratic in samples: give it the threads.
     threads: 8
     resources:
-        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        mem_mb=attempt_scaled(8000),
         runtime=120,
     params:
         step="relatedness",
@@ -154,7 +154,7 @@ rule genotype_qc_pca:
         "../../envs/plink.yaml"
     threads: 8
     resources:
-        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        mem_mb=attempt_scaled(8000),
         runtime=120,
     params:
         step="pca",
@@ -177,7 +177,7 @@ rule genotype_qc_variant_final:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=30,
     params:
         step="variant_final",
@@ -198,7 +198,7 @@ rule genotype_qc_clean:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=30,
     script:
         "../scripts/genotype_qc_clean.py"
@@ -238,7 +238,7 @@ rule genotype_qc_report:
         "../../envs/plink.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=30,
     script:
         "../scripts/genotype_qc_report.py"
@@ -269,7 +269,7 @@ rule genotype_association:
         "../../envs/plink.yaml"
     threads: 4
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=60,
     params:
         genotypes=config["genotypes"],

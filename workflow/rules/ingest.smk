@@ -13,7 +13,7 @@ rule ingest:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=attempt_scaled(3000),
         runtime=15,
     params:
         source=get_source_path,
@@ -39,7 +39,7 @@ rule ingest_export_dicom:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=attempt_scaled(1000),
         runtime=15,
     params:
         source=get_source_path,

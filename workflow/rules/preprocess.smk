@@ -11,7 +11,7 @@ rule preprocess_template:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=attempt_scaled(3000),
         runtime=10,
     params:
         settings=config["preprocess"]["template"],
@@ -35,7 +35,7 @@ rule preprocess_n4:
     # every machine matter more than the ~2 s a second thread saves.
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 3000 * attempt,
+        mem_mb=attempt_scaled(3000),
         runtime=15,
     params:
         settings=config["preprocess"]["n4"],
@@ -71,7 +71,7 @@ rule preprocess_register:
     # parallel instead; --set-threads preprocess_register=N trades reproducibility for speed.
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=registration_runtime,
     params:
         preset=config["preprocess"]["preset"],
@@ -96,7 +96,7 @@ rule preprocess_qc:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=attempt_scaled(1000),
         runtime=5,
     params:
         bounds=config["qc"],

@@ -26,7 +26,7 @@ rule wm_clusters:
     # RFCM updates voxel chunks on several threads; the result is the same for any count.
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        mem_mb=attempt_scaled(4000),
         runtime=15,
     params:
         settings=config["wm_clusters"],

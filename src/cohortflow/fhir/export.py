@@ -70,6 +70,7 @@ def subject_bundle(
     prediction: str | Path | None = None,
     model_card: str | Path | None = None,
     decisions: list[str | Path] = (),
+    workflow_commit: str | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The transaction Bundle of one subject/session and notes on anything left out."""
     sidecar = _read(ingest_sidecar)
@@ -166,6 +167,7 @@ def subject_bundle(
         performer_refs=[reference(d) for d in [*software, *models]],
         recorded=recorded,
         config_sha256_hex=config_hex,
+        workflow_commit=workflow_commit,
     )
     return transaction([*resources, prov]), notes
 
@@ -203,6 +205,7 @@ def genotype_bundles(
     config_hex: str,
     recorded: str,
     max_entries: int | None = 50,
+    workflow_commit: str | None = None,
 ) -> list[dict[str, Any]]:
     """The genotype QC transactions (see the module doc), in sample order."""
     samples = pd.read_csv(
@@ -227,15 +230,12 @@ def genotype_bundles(
             f"fhir.max_bundle_entries {max_entries}: too small for one sample "
             f"({per_sample + len(fixed) + 1} entries)"
         )
+    # The Observations are built from the samples table, which (like the genotype inputs) has
+    # the same bytes on every run; the summary only names the PLINK builds (the Devices) and
+    # carries run timings, so its checksum would differ from run to run.
     entities = [
         file_entity(name, sha256_file(path), str(path))
-        for name, path in sorted(
-            {
-                **input_files,
-                "samples table": str(samples_tsv),
-                "QC summary": str(summary_json),
-            }.items()
-        )
+        for name, path in sorted({**input_files, "samples table": str(samples_tsv)}.items())
     ]
     pseudonyms = sample_pseudonyms(samples, key)
     rows = samples.to_dict("records")
@@ -257,6 +257,7 @@ def genotype_bundles(
             performer_refs=[reference(d) for d in devices.values()],
             recorded=recorded,
             config_sha256_hex=config_hex,
+            workflow_commit=workflow_commit,
         )
         bundles.append(transaction([*resources, prov]))
     return bundles

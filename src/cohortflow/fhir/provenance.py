@@ -93,7 +93,10 @@ def provenance(
     performer_refs: list[str],
     recorded: str,
     config_sha256_hex: str,
+    workflow_commit: str | None = None,
 ) -> dict[str, Any]:
+    """``policy``: the validated config's hash and, when known, the workflow's git commit
+    (``urn:cohortflow:git:<sha>``): together they say which plan made the targets."""
     unique: dict[str, dict[str, Any]] = {}
     for entity in entities:
         unique.setdefault(entity["what"]["display"], entity)
@@ -102,7 +105,8 @@ def provenance(
         "id": resource_id(*id_parts, "Provenance"),
         "target": [{"reference": f"{r['resourceType']}/{r['id']}"} for r in targets],
         "recorded": recorded,
-        "policy": [ni_uri(config_sha256_hex)],
+        "policy": [ni_uri(config_sha256_hex)]
+        + ([f"urn:cohortflow:git:{workflow_commit}"] if workflow_commit else []),
         "activity": {"coding": [dict(codes.ACTIVITY_CREATE)]},
         "agent": [
             {"type": {"coding": [dict(codes.AGENT_ASSEMBLER)]}, "who": {"reference": assembler_ref}}

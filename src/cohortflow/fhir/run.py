@@ -38,6 +38,7 @@ def run_subject(
         prediction=inputs.get("prediction"),
         model_card=inputs.get("model_card"),
         decisions=_as_list(inputs.get("decisions")),
+        workflow_commit=fhir.get("workflow_commit"),
     )
     for note in notes:
         LOG.info("sub-%s: %s", subject, note)
@@ -65,6 +66,7 @@ def run_genotypes(inputs: dict[str, Any], output: str, fhir: dict, config_hex: s
         config_hex=config_hex,
         recorded=recorded_now(),
         max_entries=fhir["max_bundle_entries"],
+        workflow_commit=fhir.get("workflow_commit"),
     )
     names = [f"genotype-qc_part-{i:03d}_bundle.json" for i in range(1, len(bundles) + 1)]
     for name, problems in zip(names, bundles_problems(bundles, validators), strict=True):

@@ -62,7 +62,7 @@ from cohortflow.genotype_qc.inputs import (
     phenotype_kind,
 )
 from cohortflow.genotype_qc.plink import PlinkError, PlinkSession, read_fam, read_table
-from cohortflow.io.atomic import atomic_output_file, write_json
+from cohortflow.io.atomic import atomic_output_file, write_json, write_tsv_gz
 
 log = logging.getLogger(__name__)
 
@@ -641,15 +641,7 @@ def run_association(
     lead_table = lead_table[[*effect_cols, "n_clumped", "clumped_ids"]].reset_index(drop=True)
 
     # Outputs, each atomic; summary.json last.
-    with atomic_output_file(out_dir / "results.tsv.gz") as tmp:
-        results.to_csv(
-            tmp,
-            sep="\t",
-            index=False,
-            na_rep="NA",
-            float_format="%.6g",
-            compression={"method": "gzip", "mtime": 0},
-        )
+    write_tsv_gz(results, out_dir / "results.tsv.gz", index=False, na_rep="NA", float_format="%.6g")
     with atomic_output_file(out_dir / "lead_variants.tsv") as tmp:
         lead_table.assign(clumped_ids=lead_table["clumped_ids"].map(",".join)).to_csv(
             tmp, sep="\t", index=False, na_rep="NA", float_format="%.6g"

@@ -34,7 +34,7 @@ from cohortflow.genotype_qc import decide
 from cohortflow.genotype_qc.inputs import with_ext
 from cohortflow.genotype_qc.plink import read_bim, read_fam
 from cohortflow.genotype_qc.steps import STEPS, read_step_record, step_dir_name
-from cohortflow.io.atomic import atomic_output_file, write_json
+from cohortflow.io.atomic import atomic_output_file, write_json, write_tsv_gz
 
 PLOTS = ("missingness_heterozygosity", "sex_check", "kinship", "pca", "hwe_qq")
 STATUS_COLOURS = {"kept": "#4c72b0", "removed": "#c44e52"}
@@ -292,8 +292,7 @@ def write_report(root: str | Path, clean_prefix: str | Path, out_dir: str | Path
     kept = check_account(samples, variants, clean_prefix)
     with atomic_output_file(out_dir / "samples.tsv") as tmp:
         samples.to_csv(tmp, sep="\t", index=False, na_rep="NA")
-    with atomic_output_file(out_dir / "variants.tsv.gz") as tmp:
-        variants.to_csv(tmp, sep="\t", index=False, na_rep="NA", compression="gzip")
+    write_tsv_gz(variants, out_dir / "variants.tsv.gz", index=False, na_rep="NA")
     with atomic_output_file(out_dir / "attrition.tsv") as tmp:
         attrition.to_csv(tmp, sep="\t", index=False)
     plots = out_dir / "plots"

@@ -603,7 +603,7 @@ def run_step(
         else:
             result = STEP_FUNCTIONS[name](ctx, previous)
         n_in = (len(keep), len(extract))
-        record = _write_step(name, work, settings, session, keep, extract, result, n_in)
+        record = _write_step(name, work, settings, session, keep, extract, result, n_in, target)
     for note in record["notes"]:
         log.info("%s: %s", name, note)
     log.info(
@@ -633,6 +633,7 @@ def _write_step(
     extract: pd.Series,
     result: StepResult,
     n_in: tuple[int, int],
+    target: Path,
 ) -> dict[str, Any]:
     removed_s = pd.DataFrame(result.removed_samples, columns=["FID", "IID", "reason", "detail"])
     removed_v = pd.DataFrame(result.removed_variants, columns=["ID", "reason", "detail"])
@@ -661,7 +662,12 @@ def _write_step(
         "variants_removed": int(removed_v["ID"].nunique()),
         "notes": result.notes,
         "extra": result.extra,
-        "plink_runs": [r.as_dict(log=False) for r in session.runs],
+        # Paths inside the step's temporary folder are recorded as their final ones, so the
+        # record is the same on every run (and names files a reader can find).
+        "plink_runs": [
+            run | {"args": [a.replace(str(work), str(target)) for a in run["args"]]}
+            for run in (r.as_dict(log=False) for r in session.runs)
+        ],
     }
     write_json(work / "step.json", record)
     return record

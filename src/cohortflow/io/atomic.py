@@ -8,7 +8,9 @@ output that Snakemake or a person could mistake for a result.
 from __future__ import annotations
 
 import glob
+import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -83,3 +85,15 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def write_tsv_gz(table: Any, target: Path | str, **to_csv: Any) -> None:
+    """A pandas table as gzipped TSV, atomically, with the same bytes on every run: the gzip
+    header carries neither a time stamp nor the (temporary) file name."""
+    with (
+        atomic_output_file(target) as tmp,
+        tmp.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed,
+        io.TextIOWrapper(packed, encoding="utf-8", newline="") as text,
+    ):
+        table.to_csv(text, sep="\t", **to_csv)

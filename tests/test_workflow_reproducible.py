@@ -1,0 +1,256 @@
+"""Reproducibility and resumption on a small demo: two clean runs give the same bytes, a run
+killed with SIGKILL during registration resumes to the same outputs, and the same workflow
+run through a real (one-node) Slurm cluster with profiles/slurm gives the same tables and
+bundles.
+
+The demo here is cut to fit CI: two demo subjects (DICOM), a 3 mm copy of the MNI template,
+stages ingest → preprocess → wm_clusters, genotype QC + association, FHIR and the run record
+(classification and defacing are left out; the full demo is compared by
+bench/reproducibility.py). Runs after the first take the generated demo inputs
+(resources/demo, byte-identical by tests/test_demo_mri.py) from it, to save its half minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SHARED_DATA, fhir_config_yaml, needs_plink
+
+from cohortflow.reproducibility import compare_runs
+
+pytestmark = [needs_plink, pytest.mark.slow]
+
+SLURM_SCRIPT = SHARED_DATA.parent / "slurm" / "single-node.sh"
+EPOCH = "1767225600"  # SOURCE_DATE_EPOCH: FHIR Provenance.recorded = 2026-01-01T00:00:00Z
+
+
+def _template(out: Path) -> dict[str, str]:
+    """nilearn's MNI152 2009a T1 and WM map resampled to 3 mm (registration in seconds), as
+    paths relative to the working folder (absolute ones would make the configs, and so their
+    hash in every FHIR Provenance, differ between the runs' folders)."""
+    import nibabel as nib
+    import nilearn
+    import numpy as np
+    from nilearn.image import resample_img
+
+    data = Path(nilearn.__file__).parent / "datasets" / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, src in (
+        ("image", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+        ("wm_probseg", "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"),
+    ):
+        img = nib.load(data / src)
+        affine = img.affine.copy()
+        affine[:3, :3] = np.diag(3.0 * np.sign(np.diag(img.affine[:3, :3])))
+        shape = tuple(int(np.ceil(s / 3)) for s in img.shape)
+        small = resample_img(
+            img, target_affine=affine, target_shape=shape, interpolation="continuous",
+            force_resample=True, copy_header=True,
+        )  # fmt: skip
+        path = out / f"{name}.nii.gz"
+        nib.save(nib.Nifti1Image(np.asarray(small.dataobj, dtype=np.float32), affine), path)
+        files[name] = path.relative_to(out.parent).as_posix()
+    return files
+
+
+def _setup(work: Path, demo_from: Path | None = None) -> Path:
+    from cohortflow.demo.cohort import demo_manifest, sample_sheet_text
+
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "samples.tsv").write_text(sample_sheet_text(demo_manifest(2, 20251123)))
+    tpl = _template(work / "template")
+    config = work / "config.yaml"
+    config.write_text(
+        "samples: samples.tsv\n"
+        "stages: {ingest: true, preprocess: true, wm_clusters: true, classify: false,\n"
+        "         deface: false, deface_qa: false, genotype_qc: true, association: true,\n"
+        "         fhir: true}\n"
+        "demo: {n_subjects: 2, genotypes: true}\npseudonymise: {allow_demo_key: true}\n"
+        "ingest: {export_dicom: true}\n"
+        "preprocess:\n  template:\n    source: files\n    files:\n      space: MNI3mm\n"
+        f"      image: {tpl['image']}\n      wm_probseg: {tpl['wm_probseg']}\n"
+        "genotypes:\n  input: resources/demo/genotypes/demo\n"
+        "  phenotype_file: resources/demo/genotypes/demo.pheno.tsv\n  covariates: [AGE]\n"
+        + fhir_config_yaml()
+    )
+    if demo_from is not None:
+        shutil.copytree(demo_from / "resources" / "demo", work / "resources" / "demo")
+    return config
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTFLOW_PSEUDONYM")}
+    return env | {"SOURCE_DATE_EPOCH": EPOCH}
+
+
+def _command(work: Path, config: Path, *extra: str) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(work), "--configfile", str(config), *extra,
+    ]  # fmt: skip
+    if not (REPO.parent / "shared" / "fhir").is_dir():
+        cmd += ["--config", "fhir={validation: {schema: null, profiles: null, validator: null}}"]
+    return cmd
+
+
+def _run(work: Path, config: Path, *extra: str, timeout: int = 900):
+    result = subprocess.run(
+        _command(work, config, "--cores", "2", *extra),
+        capture_output=True, text=True, env=_env(), timeout=timeout,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted local run every other run is compared with."""
+    work = tmp_path_factory.mktemp("repro") / "reference"
+    _run(work, _setup(work))
+    return work
+
+
+def _assert_same(reference: Path, other: Path) -> None:
+    result = compare_runs(reference, other)
+    assert result.ok, result.summary()
+    identical = set(result.identical)
+    # Every table, image and FHIR bundle is byte-identical; what is not is a JSON record whose
+    # only differences are timings (listed in cohortflow.reproducibility), a log or the run
+    # record.
+    for rel in [*result.equal_without_volatile, *result.numerically_equal]:
+        assert rel.endswith(".json") and "_bundle" not in rel, (rel, result.summary())
+    for rel in result.equal_without_volatile.values():
+        assert all(why.split(":")[0].endswith(("seconds", "Seconds")) for why in rel), rel
+    for pattern in ("*.tsv", "*.tsv.gz", "*.nii.gz", "*_bundle.json", "*.png", "*.bed"):
+        files = [p for p in identical if Path(p).match(pattern)]
+        assert files or pattern == "*.png", pattern
+    bundles = list((other / "results" / "fhir").rglob("*_bundle.json"))
+    assert bundles and all(str(b.relative_to(other)) in identical for b in bundles)
+
+
+def test_two_clean_runs_are_byte_identical(reference, tmp_path):
+    """Determinism: a second clean run (fresh folder, same command) gives the same bytes for
+    every table, image and bundle; JSON records differ only in their timing fields."""
+    work = tmp_path / "second"
+    _run(work, _setup(work, demo_from=reference))
+    _assert_same(reference, work)
+    record = json.loads((work / "results" / "provenance" / "run.json").read_text())
+    assert record["software"]["antspyx"] == ["0.6.3"]
+    assert any(name.startswith("plink2") for name in record["software"])
+    assert set(record["inputs"]["mri_sources"]) and record["config"]["sha256"]
+    bundle = next((work / "results" / "fhir").rglob("sub-*_bundle.json"))
+    prov = next(
+        e["resource"] for e in json.loads(bundle.read_text())["entry"]
+        if e["resource"]["resourceType"] == "Provenance"
+    )  # fmt: skip
+    assert prov["recorded"] == "2026-01-01T00:00:00Z"
+    assert "ni:///sha-256;" in prov["policy"][0]
+    if record["workflow"]["git_commit"]:
+        assert prov["policy"][1] == f"urn:cohortflow:git:{record['workflow']['git_commit']}"
+
+
+def test_sigkill_during_registration_then_resume(reference, tmp_path):
+    """A run killed with SIGKILL while a registration job runs is resumed by the same command:
+    no partial output survives, and the outputs equal the uninterrupted run's."""
+    work = tmp_path / "killed"
+    config = _setup(work, demo_from=reference)
+    cmd = _command(work, config, "--cores", "1")
+    proc = subprocess.Popen(
+        cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    logs = work / "logs"
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(logs.rglob("*register*.log")):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before registration started"
+        time.sleep(3)  # inside antsRegistration now
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    registered = list((work / "results" / "preprocess").rglob("*desc-preproc_FLAIR.nii.gz"))
+    assert registered == [], "a registration output appeared although its job was killed"
+    # The same command again: Snakemake unlocks nothing by itself, so the profile's
+    # rerun-incomplete and the lock check are what a user meets.
+    result = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    leftovers = [
+        p for p in (work / "results").rglob("*") if ".tmp" in p.name or p.name.startswith(".")
+    ]
+    assert leftovers == []
+    _assert_same(reference, work)
+
+
+# ------------------------------------------------------------------------------------ Slurm
+def _slurm_up() -> str | None:
+    """None when a Slurm controller with accounting answers, else why not (after trying to
+    start the one-node cluster of ../shared/slurm with ACCT=1)."""
+
+    def answers() -> bool:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, check=False)
+        acct = subprocess.run(["sacct", "-n", "-X"], capture_output=True, text=True, check=False)
+        return "UP" in ping.stdout and acct.returncode == 0
+
+    if not shutil.which("sbatch"):
+        return "Slurm is not installed (Debian slurm-wlm: ../shared/slurm/single-node.sh install)"
+    if answers():
+        return None
+    if not SLURM_SCRIPT.is_file():
+        return f"{SLURM_SCRIPT} is absent"
+    if os.geteuid() != 0:
+        return "starting the one-node Slurm needs root"
+    start = subprocess.run(
+        ["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True,
+        env=os.environ | {"ACCT": "1"}, timeout=300, check=False,
+    )  # fmt: skip
+    if start.returncode != 0 or not answers():
+        return f"the one-node Slurm did not start: {(start.stdout + start.stderr)[-800:]}"
+    return None
+
+
+def test_demo_through_slurm_equals_local_run(reference, tmp_path):
+    """profiles/slurm on a real one-node Slurm (with accounting, so sacct): every job goes
+    through sbatch, and the tables and bundles equal the local run's."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    why = _slurm_up()
+    if why:
+        pytest.skip(why)
+    work = tmp_path / "slurm"
+    config = _setup(work, demo_from=reference)
+    result = subprocess.run(
+        _command(
+            work, config, "--workflow-profile", str(REPO / "profiles" / "slurm"),
+            "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
+            # This node has 2 cores: cap each job's threads, and let Snakemake stack a group's
+            # side-by-side jobs so that the group fits the node.
+            "--max-threads", "2", "--cores", "2",
+        ),
+        capture_output=True, text=True, env=_env(), timeout=1200, cwd=work,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    slurm_ids = {line.split("SLURM jobid ")[1].split()[0] for line in output.splitlines()
+                 if "SLURM jobid" in line}  # fmt: skip
+    assert len(slurm_ids) >= 5, output[-3000:]
+    assert "group_subject" in output  # the per-subject group of the profile was used
+    acct = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(sorted(slurm_ids))],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    states = dict(line.split("|") for line in acct.splitlines() if line)
+    assert set(states) == slurm_ids and set(states.values()) == {"COMPLETED"}, acct
+    _assert_same(reference, work)
