@@ -68,7 +68,7 @@ def fhir_config_yaml() -> str:
     )
 
 
-def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
+def snakemake_command(repo: Path, workdir: Path, *args: str, cores: int = 2) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
@@ -78,13 +78,18 @@ def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
         "--directory",
         str(workdir),
         "--cores",
-        "2",
+        str(cores),
         *args,
     ]
     if not FHIR_SHARED.is_dir():
         # The demo config validates FHIR bundles with ../shared/fhir; without it, the R4B
         # models and cohortflow's own checks only (the validation record says so).
         cmd += ["--config", "fhir={validation: {schema: null, profiles: null, validator: null}}"]
+    return cmd
+
+
+def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
+    cmd = snakemake_command(repo, workdir, *args)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
 
 

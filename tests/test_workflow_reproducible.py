@@ -17,12 +17,18 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SHARED_DATA, fhir_config_yaml, needs_plink
+from conftest import (
+    REPO,
+    SHARED_DATA,
+    fhir_config_yaml,
+    needs_plink,
+    snakemake,
+    snakemake_command,
+)
 
 from cohortflow.reproducibility import compare_runs
 
@@ -92,23 +98,9 @@ def _env() -> dict[str, str]:
     return env | {"SOURCE_DATE_EPOCH": EPOCH}
 
 
-def _command(work: Path, config: Path, *extra: str) -> list[str]:
-    cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(work), "--configfile", str(config), *extra,
-    ]  # fmt: skip
-    if not (REPO.parent / "shared" / "fhir").is_dir():
-        cmd += ["--config", "fhir={validation: {schema: null, profiles: null, validator: null}}"]
-    return cmd
-
-
-def _run(work: Path, config: Path, *extra: str, timeout: int = 900):
-    result = subprocess.run(
-        _command(work, config, "--cores", "2", *extra),
-        capture_output=True, text=True, env=_env(), timeout=timeout,
-    )  # fmt: skip
+def _run(work: Path, config: Path) -> None:
+    result = snakemake(REPO, work, "--configfile", str(config), env=_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +120,8 @@ def _assert_same(reference: Path, other: Path) -> None:
     # record.
     for rel in [*result.equal_without_volatile, *result.numerically_equal]:
         assert rel.endswith(".json") and "_bundle" not in rel, (rel, result.summary())
-    for rel in result.equal_without_volatile.values():
-        assert all(why.split(":")[0].endswith(("seconds", "Seconds")) for why in rel), rel
+    for reasons in result.equal_without_volatile.values():
+        assert all(why.split(":")[0].endswith(("seconds", "Seconds")) for why in reasons), reasons
     for pattern in ("*.tsv", "*.tsv.gz", "*.nii.gz", "*_bundle.json", "*.png", "*.bed"):
         files = [p for p in identical if Path(p).match(pattern)]
         assert files or pattern == "*.png", pattern
@@ -163,7 +155,7 @@ def test_sigkill_during_registration_then_resume(reference, tmp_path):
     no partial output survives, and the outputs equal the uninterrupted run's."""
     work = tmp_path / "killed"
     config = _setup(work, demo_from=reference)
-    cmd = _command(work, config, "--cores", "1")
+    cmd = snakemake_command(REPO, work, "--configfile", str(config), cores=1)
     proc = subprocess.Popen(
         cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -234,12 +226,13 @@ def test_demo_through_slurm_equals_local_run(reference, tmp_path):
     work = tmp_path / "slurm"
     config = _setup(work, demo_from=reference)
     result = subprocess.run(
-        _command(
-            work, config, "--workflow-profile", str(REPO / "profiles" / "slurm"),
+        # This node has 2 cores: cap each job's threads, and (with snakemake_command's
+        # --cores 2) let Snakemake stack a group's side-by-side jobs so the group fits the node.
+        snakemake_command(
+            REPO, work, "--configfile", str(config),
+            "--workflow-profile", str(REPO / "profiles" / "slurm"),
             "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
-            # This node has 2 cores: cap each job's threads, and let Snakemake stack a group's
-            # side-by-side jobs so that the group fits the node.
-            "--max-threads", "2", "--cores", "2",
+            "--max-threads", "2",
         ),
         capture_output=True, text=True, env=_env(), timeout=1200, cwd=work,
     )  # fmt: skip

@@ -33,6 +33,7 @@ from typing import Any
 
 from cohortflow import __version__
 from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
+from cohortflow.reproducibility import checksums
 
 #: Packages whose installed versions the record lists for the writing environment.
 PACKAGES = (
@@ -98,11 +99,14 @@ def software_used(records: list[Path]) -> dict[str, list[str]]:
 
 
 def output_checksums(results: str | Path, exclude: tuple[str, ...] = ()) -> dict[str, str]:
-    root = Path(results)
+    """SHA-256 of the files under ``results`` (path as given + relative path), hidden
+    files (Snakemake's directory markers) and ``exclude`` left out."""
+    results = Path(results)
+    found = checksums(results.parent, (results.name,))
     return {
-        path.as_posix(): sha256_file(path)
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and path.as_posix() not in exclude and not path.name.startswith(".")
+        path: sha
+        for path, sha in found.items()
+        if path not in exclude and not Path(path).name.startswith(".")
     }
 
 
