@@ -41,6 +41,9 @@ def dcm2niix() -> str:
 
 TEST_KEY = "cohortflow-test-key-0123456789abcdef"
 DEMO_SUBJECTS = 4  # one per scanner profile, plus a NIfTI subject
+# demo_run registers to nilearn's MNI152 2009a template resampled to 2 mm (conftest.mni_template).
+DEMO_SPACE = "MNI152NLin2009aSym"
+DEMO_TEMPLATE_MM = 2
 
 
 @dataclass
@@ -53,6 +56,35 @@ class WorkflowRun:
     step3_returncode: int = 0
     step3_output: str = ""
     flagged: dict[str, str] | None = None  # failure mode -> pseudonym (QC must flag these)
+
+
+def mni_template(out: Path, mm: int) -> dict[str, Path]:
+    """nilearn's MNI152 2009a T1 (brain only) and WM map resampled to ``mm`` mm: a template
+    with which registration in workflow tests takes seconds instead of minutes (the 1 mm
+    template is exercised by test_registration, test_preprocess_real and the benchmarks)."""
+    import nibabel as nib
+    import nilearn
+    from nilearn.image import resample_img
+
+    data = Path(nilearn.__file__).parent / "datasets" / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, src in (
+        ("image", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+        ("wm_probseg", "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"),
+    ):
+        img = nib.load(data / src)
+        affine = img.affine.copy()
+        affine[:3, :3] = np.diag(mm * np.sign(np.diag(img.affine[:3, :3])))
+        shape = tuple(int(np.ceil(s / mm)) for s in img.shape)
+        small = resample_img(
+            img, target_affine=affine, target_shape=shape, interpolation="continuous",
+            force_resample=True, copy_header=True,
+        )  # fmt: skip
+        path = out / f"{name}.nii.gz"
+        nib.save(nib.Nifti1Image(np.asarray(small.dataobj, dtype=np.float32), affine), path)
+        files[name] = path
+    return files
 
 
 def fhir_config_yaml() -> str:
@@ -91,6 +123,68 @@ def snakemake_command(repo: Path, workdir: Path, *args: str, cores: int = 2) -> 
 def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
     cmd = snakemake_command(repo, workdir, *args)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+
+
+# Every report() output of workflow/rules, as a glob under the working folder.
+REPORTED = {
+    "classify": [
+        "results/classify/evaluation/metrics.tsv",
+        "results/classify/evaluation/learning_curves.png",
+        "results/classify/model/model_card.md",
+        "results/classify/model/learning_curve.png",
+        "results/classify/predictions.tsv",
+    ],
+    "deface": [
+        "results/deface_qa/model/evaluation.json",
+        "results/deface_qa/sub-*/ses-*/figures/*_faces.png",
+        "results/deface_qa/decisions.tsv",
+    ],
+    "genotype_qc": [
+        "results/genotype_qc/report/samples.tsv",
+        "results/genotype_qc/report/attrition.tsv",
+        "results/genotype_qc/report/plots/*.png",
+        "results/association/lead_variants.tsv",
+        "results/association/*.png",
+    ],
+    "preprocess": [
+        "results/preprocess/sub-*/ses-*/figures/*_desc-registration_qc.png",
+        "results/preprocess/qc.tsv",
+    ],
+    "provenance": ["results/provenance/run.json"],
+    "wm_clusters": ["results/wm_clusters/sub-*/ses-*/figures/*_desc-clusters_qc.png"],
+}
+
+
+def report_contents(
+    workdir: Path, globs: list[str], env: dict[str, str] | None = None
+) -> tuple[list[str], list[str], str]:
+    """Build ``snakemake --report report.zip`` in a finished run's folder (its config.yaml) and
+    check it against the run's files matching ``globs``: returns those files (relative paths),
+    the ones whose bytes are not in the ZIP, and the report's HTML."""
+    import hashlib
+    import zipfile
+
+    report = workdir / "report.zip"
+    run_env = {**os.environ, **(env or {})}
+    done = snakemake(
+        REPO, workdir, "--configfile", str(workdir / "config.yaml"), "--report", str(report),
+        env=run_env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with zipfile.ZipFile(report) as archive:
+        names = archive.namelist()
+        (html_name,) = [n for n in names if n.endswith("/report.html")]
+        html = archive.read(html_name).decode()
+        in_zip = {hashlib.sha256(archive.read(n)).hexdigest() for n in names}
+    expected = sorted(
+        str(p.relative_to(workdir)) for pattern in globs for p in workdir.glob(pattern)
+    )
+    missing = [
+        rel
+        for rel in expected
+        if hashlib.sha256((workdir / rel).read_bytes()).hexdigest() not in in_zip
+    ]
+    return expected, missing, html
 
 
 def _make_bad_inputs(work: Path) -> dict[str, str]:
@@ -240,10 +334,14 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     sheet = sample_sheet_text(subjects)
     (work / "samples.tsv").write_text(sheet)
     config = work / "config.yaml"
+    # Registration on a 2 mm copy of the MNI template (same space): minutes less per subject.
+    template = mni_template(work / "template", DEMO_TEMPLATE_MM)
     config.write_text(
         f"samples: samples.tsv\ndemo:\n  n_subjects: {DEMO_SUBJECTS}\n  genotypes: false\n"
         "pseudonymise:\n  allow_demo_key: false\ningest:\n  export_dicom: true\n"
-        "preprocess:\n  keep_transforms: true\n"
+        "preprocess:\n  keep_transforms: true\n  template:\n    source: files\n"
+        f"    files:\n      space: {DEMO_SPACE}\n      image: {template['image']}\n"
+        f"      wm_probseg: {template['wm_probseg']}\n"
         # A CNN small enough for seconds per epoch: 4 mm input, 4-4-8-8-16 filters.
         "classify:\n  input:\n    resolution_mm: 4\n  model:\n    width: 0.0625\n"
         "    padding: same\n  train:\n    max_epochs: 3\n    patience: 2\n"

@@ -15,6 +15,7 @@ import re
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import DEMO_SPACE
 
 from cohortflow.io.nifti import SCANNER_CODE, write_nifti
 from cohortflow.paths import bids, subject_log
@@ -22,7 +23,7 @@ from cohortflow.preprocess.registration import apply_forward
 
 pytestmark = pytest.mark.slow
 
-SPACE = "MNI152NLin2009aSym"
+SPACE = DEMO_SPACE
 REFUSED = {"constant": r"image is constant", "two_slices": r"not a 3D head volume"}
 
 
@@ -81,7 +82,8 @@ def test_good_subjects_have_every_output_and_pass_qc(demo_run):
         assert set(wm["DiceWithWMReference"]) == {"cluster1", "cluster2", "cluster3"}
         assert wm["Converged"]
         img = nib.load(demo_run.workdir / outputs(label)["wm_map"])
-        assert img.shape == (197, 233, 189)
+        template = nib.load(demo_run.workdir / f"resources/templates/{SPACE}/template.nii.gz")
+        assert img.shape == template.shape and np.allclose(img.affine, template.affine)
         data = img.get_fdata()
         assert data.max() <= 1.0 and data[data > 0].min() >= 0.5  # below 0.5 set to 0
 

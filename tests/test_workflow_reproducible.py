@@ -17,15 +17,19 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from conftest import (
     REPO,
+    REPORTED,
     SHARED_DATA,
     fhir_config_yaml,
+    mni_template,
     needs_plink,
+    report_contents,
     snakemake,
     snakemake_command,
 )
@@ -39,33 +43,11 @@ EPOCH = "1767225600"  # SOURCE_DATE_EPOCH: FHIR Provenance.recorded = 2026-01-01
 
 
 def _template(out: Path) -> dict[str, str]:
-    """nilearn's MNI152 2009a T1 and WM map resampled to 3 mm (registration in seconds), as
-    paths relative to the working folder (absolute ones would make the configs, and so their
-    hash in every FHIR Provenance, differ between the runs' folders)."""
-    import nibabel as nib
-    import nilearn
-    import numpy as np
-    from nilearn.image import resample_img
-
-    data = Path(nilearn.__file__).parent / "datasets" / "data"
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name, src in (
-        ("image", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
-        ("wm_probseg", "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"),
-    ):
-        img = nib.load(data / src)
-        affine = img.affine.copy()
-        affine[:3, :3] = np.diag(3.0 * np.sign(np.diag(img.affine[:3, :3])))
-        shape = tuple(int(np.ceil(s / 3)) for s in img.shape)
-        small = resample_img(
-            img, target_affine=affine, target_shape=shape, interpolation="continuous",
-            force_resample=True, copy_header=True,
-        )  # fmt: skip
-        path = out / f"{name}.nii.gz"
-        nib.save(nib.Nifti1Image(np.asarray(small.dataobj, dtype=np.float32), affine), path)
-        files[name] = path.relative_to(out.parent).as_posix()
-    return files
+    """A 3 mm MNI template (registration in seconds), as paths relative to the working
+    folder (absolute ones would make the configs, and so their hash in every FHIR Provenance,
+    differ between the runs' folders)."""
+    files = mni_template(out, 3)
+    return {name: path.relative_to(out.parent).as_posix() for name, path in files.items()}
 
 
 def _setup(work: Path, demo_from: Path | None = None) -> Path:
@@ -249,3 +231,108 @@ def test_demo_through_slurm_equals_local_run(reference, tmp_path):
     states = dict(line.split("|") for line in acct.splitlines() if line)
     assert set(states) == slurm_ids and set(states.values()) == {"COMPLETED"}, acct
     _assert_same(reference, work)
+
+
+# ------------------------------------------------------------------------------- container
+CONTAINERS_CONF = SHARED_DATA.parent / "containers" / "containers.conf"
+IMAGE = "localhost/cohortflow:test"
+
+
+def _base_image(podman: list[str], env: dict[str, str]) -> str | None:
+    """None when the Containerfile's FROM image is there (made from Debian packages with
+    debootstrap when missing, as ../shared/containers/README.md does), else why not."""
+    text = (REPO / "containers" / "Containerfile").read_text()
+    base = next(ln.split()[1] for ln in text.splitlines() if ln.startswith("FROM "))
+    if subprocess.run([*podman, "image", "exists", base], env=env).returncode == 0:
+        return None
+    if not shutil.which("debootstrap") or os.geteuid() != 0:
+        return f"{base} is not in podman's store and debootstrap (as root) cannot make it"
+    with tempfile.TemporaryDirectory() as rootfs:
+        made = subprocess.run(
+            ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
+             "bookworm", rootfs],
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        if made.returncode != 0:
+            return f"debootstrap failed: {made.stderr[-500:]}"
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run([*podman, "import", "-", base], stdin=tar.stdout, env=env)
+        tar.wait()
+    return None if imported.returncode == 0 else f"podman import of {base} failed"
+
+
+def _build_args() -> list[str]:
+    """This machine builds offline: PyPI through a TLS proxy (its CA), torch's CPU wheel and
+    the package indexes from local folders. Elsewhere the Containerfile's defaults apply."""
+    args = []
+    ca = Path("/etc/ssl/certs/ca-certificates.crt")
+    if ca.is_file():
+        args += ["--volume", f"{ca}:/host-ca.crt:ro", "--build-arg", "PIP_CERT=/host-ca.crt",
+                 "--build-arg", "NODE_EXTRA_CA_CERTS=/host-ca.crt"]  # fmt: skip
+    if Path("/opt/wheels").is_dir():
+        args += ["--volume", "/opt/wheels:/opt/wheels:ro", "--build-arg",
+                 "PIP_FIND_LINKS=/opt/wheels"]  # fmt: skip
+    indexes = [d for d in ("/opt/pypi", "/opt/pypi-more") if Path(d, "simple").is_dir()]
+    for folder in indexes:
+        args += ["--volume", f"{folder}:{folder}:ro"]
+    urls = " ".join(f"file://{d}/simple" for d in indexes)
+    return [*args, "--build-arg", f"PIP_EXTRA_INDEX_URL={urls}"] if indexes else args
+
+
+@pytest.mark.skipif(
+    os.environ.get("COHORTFLOW_CONTAINER_TEST") != "1",
+    reason="builds the image (minutes): COHORTFLOW_CONTAINER_TEST=1 runs it",
+)
+def test_demo_in_container_equals_local_run(reference, tmp_path):
+    """containers/Containerfile built with podman; the same demo run inside the image gives
+    the same tables, images and bundles as the run outside it."""
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed (apt-get install podman runc debootstrap)")
+    env = dict(os.environ)
+    if CONTAINERS_CONF.is_file():  # runc and ulimits this machine needs
+        env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
+    podman = ["podman"]
+    why = _base_image(podman, env)
+    if why:
+        pytest.skip(why)
+    record = json.loads((reference / "results" / "provenance" / "run.json").read_text())
+    commit = record["workflow"]["git_commit"] or ""
+    build = subprocess.run(
+        [*podman, "build", "--network=host", "-f", "containers/Containerfile", "-t", IMAGE,
+         "--build-arg", f"COHORTFLOW_GIT_COMMIT={commit}", *_build_args(), "."],
+        cwd=REPO, capture_output=True, text=True, env=env, timeout=3600, check=False,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    work = tmp_path / "container"
+    config = _setup(work, demo_from=reference)
+    # The same absolute paths inside: the working folder, and ../shared/fhir, which the
+    # config names by absolute path (snakemake_command turns it off when absent).
+    mounts = ["-v", f"{work}:{work}"]
+    fhir = SHARED_DATA.parent / "fhir"
+    if fhir.is_dir():
+        mounts += ["-v", f"{fhir}:{fhir}:ro"]
+    extra = snakemake_command(REPO, work)[9:]
+    run = subprocess.run(
+        [*podman, "run", "--rm", "--network=none", *mounts, "-w", str(work),
+         "-e", f"SOURCE_DATE_EPOCH={EPOCH}", IMAGE, "--cores", "2", "--configfile", str(config),
+         *extra],
+        capture_output=True, text=True, env=env, timeout=1800, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    _assert_same(reference, work)
+    inside = json.loads((work / "results" / "provenance" / "run.json").read_text())
+    assert inside["workflow"]["git_commit"] == record["workflow"]["git_commit"]
+
+
+def test_report_holds_the_genotype_qc_and_provenance_items(reference):
+    """`snakemake --report`: the genotype QC tables and plots, the association plots and the
+    run record are in report.zip (the MRI side is checked on the full demo by
+    tests/test_workflow_report.py)."""
+    globs = [g for stage in ("genotype_qc", "provenance") for g in REPORTED[stage]]
+    expected, missing, html = report_contents(reference, globs, env=_env())
+    assert not missing, f"marked for the report but not in report.zip: {missing}"
+    assert "results/provenance/run.json" in expected
+    assert any(p.endswith("manhattan.png") for p in expected)
+    assert len([p for p in expected if p.startswith("results/genotype_qc/report/plots/")]) >= 4
+    for category in ("Genotype QC", "Association", "Provenance"):
+        assert category in html, category

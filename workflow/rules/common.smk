@@ -1,4 +1,5 @@
 # Validation, the cohort table and input functions. Logic lives in the cohortflow package.
+import os
 from pathlib import Path
 
 from snakemake.logging import logger
@@ -20,6 +21,10 @@ from cohortflow.runlock import take_over_stale_lock
 from cohortflow.runrecord import workflow_commit
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+
+# With --software-deployment-method conda, each env's post-deploy script (envs/*.post-deploy.sh)
+# installs the cohortflow package from this checkout; env creation inherits this variable.
+os.environ.update(COHORTFLOW_SOURCE=str(Path(workflow.basedir).resolve()))
 
 # A run killed outright left its lock: rerunning the same command resumes (cohortflow.runlock).
 if workflow.is_main_process and not workflow.dryrun:
