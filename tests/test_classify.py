@@ -301,3 +301,30 @@ def test_three_training_subjects_with_a_one_voxel_feature_map():
     x, y = _blobs(4, np.random.default_rng(3), shape=(32, 32, 32))
     result = train_model(arch, x[:3], y[:3], x[3:], y[3:], TrainSettings(max_epochs=2), seed=1)
     assert result.epochs_run == 2
+
+
+def test_dataset_table_lists_labelled_maps_with_checksums(tmp_path):
+    import pandas as pd
+
+    from cohortflow.classify.jobs import read_dataset, write_dataset
+    from cohortflow.io.atomic import sha256_file
+
+    table = pd.DataFrame(
+        {"subject": ["b", "a", "c"], "label": ["yes", "no", ""], "dataset": ["d"] * 3,
+         "protocol": ["p1", "p2", "p1"]}
+    )  # fmt: skip
+    maps = {}
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.nii.gz"
+        path.write_bytes(name.encode() * 10)
+        maps[name] = str(path)
+    out = tmp_path / "dataset.tsv"
+    rows = write_dataset(table, maps, str(out))
+    assert list(rows["subject"]) == ["b", "a"]  # table order, unlabelled c left out
+    assert list(rows["sha256"]) == [sha256_file(maps["b"]), sha256_file(maps["a"])]
+    assert read_dataset(str(out)) == {"b": maps["b"], "a": maps["a"]}
+    with pytest.raises(ValueError, match="not in the cohort table: z"):
+        write_dataset(table, {**maps, "z": maps["a"]}, str(tmp_path / "x.tsv"))
+    (tmp_path / "bad.tsv").write_text("subject\tpath\na\tx\n")
+    with pytest.raises(ValueError, match="not a classify dataset table"):
+        read_dataset(str(tmp_path / "bad.tsv"))

@@ -491,3 +491,20 @@ def test_enhanced_multiframe_dicom_is_defaced_voxel_for_voxel(tmp_path):
     assert [c.CodeValue for c in pydicom.dcmread(written).DeidentificationMethodCodeSequence] == [
         "113100", "113102",
     ]  # fmt: skip
+
+
+def test_pair_tables_are_concatenated_byte_for_byte(tmp_path) -> None:
+    from cohortflow.io.atomic import concatenate_tables
+
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    a.write_text("subject\tscore\nx\t0.123456789012345\n")
+    b.write_text("subject\tscore\ny\t1e-300\nz\t-0")  # no final newline
+    out = tmp_path / "all.tsv"
+    assert concatenate_tables([a, b], out) == 3
+    assert out.read_text() == "subject\tscore\nx\t0.123456789012345\ny\t1e-300\nz\t-0\n"
+    (tmp_path / "c.tsv").write_text("subject\tother\nw\t1\n")
+    with pytest.raises(ValueError, match="header differs"):
+        concatenate_tables([a, tmp_path / "c.tsv"], tmp_path / "bad.tsv")
+    assert not (tmp_path / "bad.tsv").exists()
+    with pytest.raises(ValueError, match="no tables"):
+        concatenate_tables([], out)

@@ -49,7 +49,7 @@ def _pipeline(image, template, work, subject):
     run_n4(image, n4, work / "n4.json", N4Settings(), subject=subject)
     reg = run_registration(
         n4, files, record, "fast", work / "reg.nii.gz", work / "reg.json", work / "reg.tsv",
-        work / "xfm.nii.gz", subject=subject, threads=2,  # both cores: the checks are bounds
+        work / "xfm.nii.gz", subject=subject,
     )  # fmt: skip
     clusters = run_wm_clusters(
         work / "reg.nii.gz",

@@ -2,9 +2,28 @@
 # prediction per subject.
 
 
-rule classify_cv:
+rule classify_dataset:
     input:
         unpack(get_classify_maps),
+    output:
+        CLASSIFY_DATASET,
+    log:
+        "logs/classify/dataset.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=attempt_scaled(1000),
+        runtime=15,
+    params:
+        table=COHORT.classify_table(),
+    script:
+        "../scripts/classify_dataset.py"
+
+
+rule classify_cv:
+    input:
+        dataset=CLASSIFY_DATASET,
         wm_reference=TEMPLATE["wm_reference"],
     output:
         predictions="results/classify/cv/{split}_predictions.tsv",
@@ -31,7 +50,7 @@ rule classify_cv:
 
 rule classify_permutation:
     input:
-        unpack(get_classify_maps),
+        dataset=CLASSIFY_DATASET,
         wm_reference=TEMPLATE["wm_reference"],
     output:
         "results/classify/permutation/perm-{perm}.tsv",
@@ -89,7 +108,7 @@ rule classify_evaluate:
 
 rule classify_train:
     input:
-        unpack(get_classify_maps),
+        dataset=CLASSIFY_DATASET,
         wm_reference=TEMPLATE["wm_reference"],
         evaluation="results/classify/evaluation/evaluation.json",
     output:

@@ -233,6 +233,10 @@ CLASSIFY_SPLITS = (
 CLASSIFY_MODEL = CLASSIFY["model_file"] or "results/classify/model/model.pt"
 
 
+# The training set (labelled subjects' maps, with their checksums) that the training jobs read.
+CLASSIFY_DATASET = "results/classify/dataset.tsv"
+
+
 def get_classify_maps(wildcards):
     """The WM cluster maps of every labelled subject, keyed by pseudonym."""
     return {
@@ -272,6 +276,8 @@ def get_classify_predictions(wildcards):
 DEFACE_TEMPLATE = "resources/deface/head_template"
 DEFACE_QA = config["deface_qa"]
 DEFACE_QA_MODEL = DEFACE_QA["model_file"] or "results/deface_qa/model/model.json"
+# Every head's generated pairs in one table: what the evaluator is trained on.
+DEFACE_QA_FEATURES = "results/deface_qa/model/training_pairs.tsv"
 
 
 def defaced(desc, ext=".nii.gz", suffix=None, **ids):

@@ -88,9 +88,26 @@ rule deface_qa_pairs:
         "../scripts/deface_qa_pairs.py"
 
 
-rule deface_qa_train:
+rule deface_qa_features:
     input:
         get_deface_qa_pairs,
+    output:
+        DEFACE_QA_FEATURES,
+    log:
+        "logs/deface_qa/features.log",
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=attempt_scaled(1000),
+        runtime=10,
+    script:
+        "../scripts/deface_qa_features.py"
+
+
+rule deface_qa_train:
+    input:
+        DEFACE_QA_FEATURES,
     output:
         model="results/deface_qa/model/model.json",
         metrics=report(

@@ -97,3 +97,22 @@ def write_tsv_gz(table: Any, target: Path | str, **to_csv: Any) -> None:
         io.TextIOWrapper(packed, encoding="utf-8", newline="") as text,
     ):
         table.to_csv(text, sep="\t", **to_csv)
+
+
+def concatenate_tables(sources: list[Path | str], target: Path | str) -> int:
+    """Concatenate TSV files that share one header line into ``target``, byte for byte (no
+    re-parsing, so every value keeps its exact text). Returns the number of data rows."""
+    if not sources:
+        raise ValueError("no tables to concatenate")
+    header, rows = None, []
+    for source in sources:
+        lines = Path(source).read_text().splitlines(keepends=True)
+        if not lines:
+            raise ValueError(f"{source}: empty table (no header line)")
+        if header is None:
+            header = lines[0]
+        elif lines[0] != header:
+            raise ValueError(f"{source}: header differs from {sources[0]}'s")
+        rows += [line if line.endswith("\n") else line + "\n" for line in lines[1:]]
+    write_text(target, header + "".join(rows))
+    return len(rows)
