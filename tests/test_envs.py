@@ -85,26 +85,18 @@ def test_post_deploy_installs_the_package_into_a_fresh_env(repo, tmp_path, group
     assert not names & {"numpy", "torch", "antspyx", "snakemake"}, names
 
 
+def _bash(script: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(script)], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
 def test_post_deploy_without_the_checkout_path_fails_clearly(repo, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "COHORTFLOW_SOURCE"}
-    done = subprocess.run(
-        ["bash", str(repo / "envs" / "imaging.post-deploy.sh")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _bash(repo / "envs" / "imaging.post-deploy.sh", env, tmp_path)
     assert done.returncode != 0
     assert "COHORTFLOW_SOURCE" in done.stderr
     env["COHORTFLOW_SOURCE"] = str(tmp_path)
-    done = subprocess.run(
-        ["bash", str(repo / "envs" / "install-package.sh")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _bash(repo / "envs" / "install-package.sh", env, tmp_path)
     assert done.returncode == 1
     assert "not a cohortflow checkout" in done.stderr
