@@ -265,6 +265,9 @@ def test_model_file_round_trip_and_prediction_refusal(grid, tmp_path):
     save_model(tmp_path / "model.pt", state, TINY, spec, model_id(state))
     _, arch, spec2, ident = load_model(tmp_path / "model.pt")
     assert arch == TINY and spec2 == spec and ident == model_id(state)
+    # The same model saved under another name has the same bytes (reproducible checksums).
+    save_model(tmp_path / "again.pt", state, TINY, spec, model_id(state))
+    assert (tmp_path / "again.pt").read_bytes() == (tmp_path / "model.pt").read_bytes()
     good = path / "sub-x_space-MNI152NLin2009aSym_desc-wmcluster_probseg.nii.gz"
     nib.save(nib.Nifti1Image(ref, affine), good)
     record = run_predict(good, tmp_path / "model.pt", "x", "01", out=tmp_path / "p.json")

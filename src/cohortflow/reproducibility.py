@@ -5,8 +5,9 @@ came out the same. Most outputs do, to the byte (fixed seeds, single-threaded re
 gzip without time stamps, content-derived ids). The few that cannot are listed here with the
 reason, and compared after that content is set aside:
 
-* JSON keys that time the machine rather than describe the result (``*seconds``/``*Seconds``:
-  wall and CPU time of a step) — every sidecar and QC record that carries them;
+* JSON keys and TSV columns that time the machine rather than describe the result
+  (``*seconds``/``*Seconds``: wall and CPU time of a step) — every sidecar and QC record that
+  carries them, and the CNN's per-epoch training history;
 * ``recorded`` (FHIR Provenance.recorded, the moment the bundle was made) — fixed by setting
   ``SOURCE_DATE_EPOCH`` (reproducible-builds.org), then the bundles are byte-identical;
 * the run record's ``this_run`` block (time, host, user) in results/provenance/run.json;
@@ -29,7 +30,8 @@ from typing import Any
 
 from cohortflow.io.atomic import sha256_file
 
-#: JSON keys whose values are measurements of the machine or the moment, with the reason.
+#: JSON keys (and TSV column names) whose values are measurements of the machine or the
+#: moment, with the reason.
 VOLATILE_KEYS: dict[str, str] = {
     r".*[Ss]econds": "wall/CPU time of a step: measures the machine, not the result",
     r"recorded": "FHIR Provenance.recorded: when the bundle was made (fixed by SOURCE_DATE_EPOCH)",
@@ -120,6 +122,20 @@ def _table(path: Path) -> list[list[Any]]:
     return [[cell(c) for c in row] for row in rows]
 
 
+def _strip_columns(rows: list[list[Any]], reasons: set[str]) -> list[list[Any]]:
+    """The table without its volatile columns (by header name); their reasons go to
+    ``reasons``."""
+    if not rows:
+        return rows
+    drop = set()
+    for i, name in enumerate(rows[0]):
+        why = volatile_reason(str(name))
+        if why:
+            drop.add(i)
+            reasons.add(f"column {name}: {why}")
+    return [[c for i, c in enumerate(row) if i not in drop] for row in rows]
+
+
 @dataclass
 class Comparison:
     identical: list[str] = field(default_factory=list)
@@ -184,11 +200,15 @@ def compare_runs(
             else:
                 result.different[rel] = problem
         elif rel.endswith((".tsv", ".tsv.gz")):
-            problem = _close(_table(fa), _table(fb), rtol, "row")
-            if problem is None:
-                result.numerically_equal.append(rel)
-            else:
+            reasons = set()
+            ta, tb = _strip_columns(_table(fa), reasons), _strip_columns(_table(fb), reasons)
+            problem = _close(ta, tb, rtol, "row")
+            if problem is not None:
                 result.different[rel] = problem
+            elif reasons and ta == tb:
+                result.equal_without_volatile[rel] = sorted(reasons)
+            else:
+                result.numerically_equal.append(rel)
         else:
             result.different[rel] = "bytes differ"
     return result

@@ -10,6 +10,7 @@ metrics, software versions and seed.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,12 @@ def save_model(
         "input_spec": spec.as_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
     }
+    # Saved through a buffer: torch.save names the zip archive's folder after the file it
+    # writes, which would put the temporary file's random name into the model's bytes.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_output_file(target) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_model(path: Path | str) -> tuple[dict, Architecture, InputSpec, str]:
