@@ -109,7 +109,9 @@ def card_markdown(card: dict) -> str:
         f"- hyper-parameters: {', '.join(f'{k} {v}' for k, v in card['hyperparameters'].items())}",
         f"- seed {card['seed']}, device {t['device']}, epochs run {t['epochs_run']}, "
         f"kept epoch {t['best_epoch']} (val accuracy {_fmt(t['best_val_accuracy'])}, "
-        f"val loss {_fmt(t['best_val_loss'])}), {t['seconds']:.0f} s",
+        # No training time here: it measures the machine, and would make two runs' cards
+        # differ (it is in the JSON card, where compare-runs sets timings aside).
+        f"val loss {_fmt(t['best_val_loss'])})",
         "",
         "## Evaluation (cross-validation on held-out subjects)",
     ]
