@@ -33,33 +33,11 @@ EPOCH = "1767225600"
 
 
 def _template(out: Path, mm: int) -> dict[str, str]:
-    """nilearn's MNI152 2009a T1 and WM map resampled to ``mm`` mm (relative paths)."""
-    import nibabel as nib
-    import nilearn
-    import numpy as np
-    from nilearn.image import resample_img
+    """The MNI template at ``mm`` mm, as paths relative to the working folder."""
+    from cohortflow.preprocess.templates import coarse_nilearn_template
 
-    data = Path(nilearn.__file__).parent / "datasets" / "data"
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name, src in (
-        ("image", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
-        ("wm_probseg", "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"),
-    ):
-        img = nib.load(data / src)
-        affine = img.affine.copy()
-        affine[:3, :3] = np.diag(mm * np.sign(np.diag(img.affine[:3, :3])))
-        shape = tuple(int(np.ceil(s / mm)) for s in img.shape)
-        small = resample_img(
-            img, target_affine=affine, target_shape=shape, interpolation="continuous",
-            force_resample=True, copy_header=True,
-        )  # fmt: skip
-        nib.save(
-            nib.Nifti1Image(np.asarray(small.dataobj, dtype=np.float32), affine),
-            out / f"{name}.nii.gz",
-        )
-        files[name] = f"{out.name}/{name}.nii.gz"
-    return files
+    files = coarse_nilearn_template(out, mm)
+    return {name: f"{out.name}/{path.name}" for name, path in files.items()}
 
 
 def _config(work: Path, args: argparse.Namespace) -> Path:

@@ -59,32 +59,12 @@ class WorkflowRun:
 
 
 def mni_template(out: Path, mm: int) -> dict[str, Path]:
-    """nilearn's MNI152 2009a T1 (brain only) and WM map resampled to ``mm`` mm: a template
-    with which registration in workflow tests takes seconds instead of minutes (the 1 mm
-    template is exercised by test_registration, test_preprocess_real and the benchmarks)."""
-    import nibabel as nib
-    import nilearn
-    from nilearn.image import resample_img
+    """nilearn's MNI152 2009a template resampled to ``mm`` mm: registration in workflow tests
+    takes seconds instead of minutes (the 1 mm template is exercised by test_registration,
+    test_preprocess_real and the benchmarks)."""
+    from cohortflow.preprocess.templates import coarse_nilearn_template
 
-    data = Path(nilearn.__file__).parent / "datasets" / "data"
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name, src in (
-        ("image", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
-        ("wm_probseg", "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"),
-    ):
-        img = nib.load(data / src)
-        affine = img.affine.copy()
-        affine[:3, :3] = np.diag(mm * np.sign(np.diag(img.affine[:3, :3])))
-        shape = tuple(int(np.ceil(s / mm)) for s in img.shape)
-        small = resample_img(
-            img, target_affine=affine, target_shape=shape, interpolation="continuous",
-            force_resample=True, copy_header=True,
-        )  # fmt: skip
-        path = out / f"{name}.nii.gz"
-        nib.save(nib.Nifti1Image(np.asarray(small.dataobj, dtype=np.float32), affine), path)
-        files[name] = path
-    return files
+    return coarse_nilearn_template(out, mm)
 
 
 def fhir_config_yaml() -> str:
