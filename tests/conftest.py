@@ -41,7 +41,7 @@ def dcm2niix() -> str:
 
 TEST_KEY = "cohortflow-test-key-0123456789abcdef"
 DEMO_SUBJECTS = 4  # one per scanner profile, plus a NIfTI subject
-# demo_run registers to nilearn's MNI152 2009a template resampled to 2 mm (conftest.mni_template).
+# demo_run registers to nilearn's MNI152 2009a template resampled to 2 mm (same space).
 DEMO_SPACE = "MNI152NLin2009aSym"
 DEMO_TEMPLATE_MM = 2
 
@@ -56,15 +56,6 @@ class WorkflowRun:
     step3_returncode: int = 0
     step3_output: str = ""
     flagged: dict[str, str] | None = None  # failure mode -> pseudonym (QC must flag these)
-
-
-def mni_template(out: Path, mm: int) -> dict[str, Path]:
-    """nilearn's MNI152 2009a template resampled to ``mm`` mm: registration in workflow tests
-    takes seconds instead of minutes (the 1 mm template is exercised by test_registration,
-    test_preprocess_real and the benchmarks)."""
-    from cohortflow.preprocess.templates import coarse_nilearn_template
-
-    return coarse_nilearn_template(out, mm)
 
 
 def fhir_config_yaml() -> str:
@@ -92,12 +83,17 @@ def snakemake_command(repo: Path, workdir: Path, *args: str, cores: int = 2) -> 
         "--cores",
         str(cores),
         *args,
+        *fhir_fallback_args(),
     ]
-    if not FHIR_SHARED.is_dir():
-        # The demo config validates FHIR bundles with ../shared/fhir; without it, the R4B
-        # models and cohortflow's own checks only (the validation record says so).
-        cmd += ["--config", "fhir={validation: {schema: null, profiles: null, validator: null}}"]
     return cmd
+
+
+def fhir_fallback_args() -> list[str]:
+    """The demo config validates FHIR bundles with ../shared/fhir; without it, the R4B models
+    and cohortflow's own checks only (the validation record says so)."""
+    if FHIR_SHARED.is_dir():
+        return []
+    return ["--config", "fhir={validation: {schema: null, profiles: null, validator: null}}"]
 
 
 def snakemake(repo: Path, workdir: Path, *args: str, env: dict | None = None):
@@ -144,6 +140,8 @@ def report_contents(
     import hashlib
     import zipfile
 
+    from cohortflow.io.atomic import sha256_file
+
     report = workdir / "report.zip"
     run_env = {**os.environ, **(env or {})}
     done = snakemake(
@@ -159,11 +157,7 @@ def report_contents(
     expected = sorted(
         str(p.relative_to(workdir)) for pattern in globs for p in workdir.glob(pattern)
     )
-    missing = [
-        rel
-        for rel in expected
-        if hashlib.sha256((workdir / rel).read_bytes()).hexdigest() not in in_zip
-    ]
+    missing = [rel for rel in expected if sha256_file(workdir / rel) not in in_zip]
     return expected, missing, html
 
 
@@ -306,6 +300,7 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     """
     from cohortflow.demo.cohort import demo_manifest, sample_sheet_text
     from cohortflow.ingest.pseudonym import PseudonymKey, subject_label
+    from cohortflow.preprocess.templates import coarse_nilearn_template
 
     work = tmp_path_factory.mktemp("demo_run")
     env = {**os.environ, "COHORTFLOW_PSEUDONYM_KEY": TEST_KEY}
@@ -315,7 +310,7 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     (work / "samples.tsv").write_text(sheet)
     config = work / "config.yaml"
     # Registration on a 2 mm copy of the MNI template (same space): minutes less per subject.
-    template = mni_template(work / "template", DEMO_TEMPLATE_MM)
+    template = coarse_nilearn_template(work / "template", DEMO_TEMPLATE_MM)
     config.write_text(
         f"samples: samples.tsv\ndemo:\n  n_subjects: {DEMO_SUBJECTS}\n  genotypes: false\n"
         "pseudonymise:\n  allow_demo_key: false\ningest:\n  export_dicom: true\n"

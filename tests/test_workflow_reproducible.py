@@ -27,7 +27,7 @@ from conftest import (
     REPORTED,
     SHARED_DATA,
     fhir_config_yaml,
-    mni_template,
+    fhir_fallback_args,
     needs_plink,
     report_contents,
     snakemake,
@@ -46,7 +46,9 @@ def _template(out: Path) -> dict[str, str]:
     """A 3 mm MNI template (registration in seconds), as paths relative to the working
     folder (absolute ones would make the configs, and so their hash in every FHIR Provenance,
     differ between the runs' folders)."""
-    files = mni_template(out, 3)
+    from cohortflow.preprocess.templates import coarse_nilearn_template
+
+    files = coarse_nilearn_template(out, 3)
     return {name: path.relative_to(out.parent).as_posix() for name, path in files.items()}
 
 
@@ -306,16 +308,15 @@ def test_demo_in_container_equals_local_run(reference, tmp_path):
     work = tmp_path / "container"
     config = _setup(work, demo_from=reference)
     # The same absolute paths inside: the working folder, and ../shared/fhir, which the
-    # config names by absolute path (snakemake_command turns it off when absent).
+    # config names by absolute path (fhir_fallback_args turns it off when absent).
     mounts = ["-v", f"{work}:{work}"]
     fhir = SHARED_DATA.parent / "fhir"
     if fhir.is_dir():
         mounts += ["-v", f"{fhir}:{fhir}:ro"]
-    extra = snakemake_command(REPO, work)[9:]
     run = subprocess.run(
         [*podman, "run", "--rm", "--network=none", *mounts, "-w", str(work),
          "-e", f"SOURCE_DATE_EPOCH={EPOCH}", IMAGE, "--cores", "2", "--configfile", str(config),
-         *extra],
+         *fhir_fallback_args()],
         capture_output=True, text=True, env=env, timeout=1800, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]

@@ -35,7 +35,7 @@ def take_over_stale_lock(workdir: str | Path = ".") -> str | None:
     """Clear a dead owner's locks and record this process as the owner; returns a note when
     locks were cleared. Leaves everything alone while a live process holds the locks."""
     workdir = Path(workdir)
-    locks = [p for p in (workdir / LOCKS).glob("*.lock")] if (workdir / LOCKS).is_dir() else []
+    locks = list((workdir / LOCKS).glob("*.lock"))  # none when the folder does not exist
     owner_file = workdir / OWNER
     host = socket.gethostname()
     note = None

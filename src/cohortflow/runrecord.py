@@ -12,7 +12,7 @@ What a reproducibility reviewer needs to rerun and audit a run, in one file:
 * ``environment``: Python, platform and the versions installed where this record was written;
 * ``inputs``: SHA-256 of the sample sheet, of each subject's source images (as ingest recorded
   them) and of the genotype files;
-* ``outputs``: SHA-256 of every file under results/ (also written as checksums.tsv);
+* ``outputs``: SHA-256 of every file under results/ (also written as checksums.sha256);
 * ``this_run``: time, host and user — the only block that differs between two runs
   (cohortflow.reproducibility lists it as volatile).
 """
@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from cohortflow import __version__
-from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
+from cohortflow.io.atomic import sha256_file, write_json, write_text
+from cohortflow.provenance import input_checksums
 from cohortflow.reproducibility import checksums
 
 #: Packages whose installed versions the record lists for the writing environment.
@@ -145,7 +146,7 @@ def write_run_record(
             "packages": _installed(),
         },
         "inputs": {
-            "sample_sheet": {"path": str(sample_sheet), "sha256": sha256_file(sample_sheet)},
+            **input_checksums({"sample_sheet": sample_sheet}),
             "mri_sources": mri,
             "genotypes": {str(p): sha256_file(p) for p in genotype_files},
         },
@@ -156,7 +157,6 @@ def write_run_record(
             "user": getpass.getuser(),
         },
     }
-    with atomic_output_file(out_checksums) as tmp:
-        tmp.write_text("".join(f"{sha}  {path}\n" for path, sha in outputs.items()))
+    write_text(out_checksums, "".join(f"{sha}  {path}\n" for path, sha in outputs.items()))
     write_json(out_json, record)
     return record
