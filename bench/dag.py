@@ -6,9 +6,18 @@ source files are empty placeholders, which a dry run never reads), then times
 working folder, and prints one row per size: seconds, jobs, and seconds per 1,000 subjects
 (flat when the DAG build is linear). Target: at most 60 s for 10,000 subjects.
 
+``--floor`` also times a bare Snakefile of the same shape, the floor that Snakemake itself sets:
+per subject, nine chained one-line rules with cohortflow's numbers of files per job (from its
+dry run: ingest 4, N4 5, registration 13, clustering 12, defacing 8, pair features 6, pair
+evaluation 8, prediction 4, FHIR 11, counting input, outputs and log), prediction and pair
+evaluation waiting on a model trained from a one-file cohort table, and the same cohort-wide
+collectors (QC table, dataset and pair tables, decisions, predictions, run record, ``all``).
+No input functions, params or resource callables: what is left is Snakemake's own work per job
+and per file.
+
 Usage::
 
-    python bench/dag.py [--sizes 100 1000 10000] [--profile]   # --profile: cProfile top 15
+    python bench/dag.py [--sizes 100 1000 10000] [--floor] [--profile]  # profile: cProfile top 15
 """
 
 from __future__ import annotations
@@ -39,19 +48,66 @@ def sheet(n: int, folder: Path) -> Path:
     return out
 
 
-def dry_run(n: int, profile: bool) -> tuple[float, int, str]:
+# (rule, outputs): each per-subject job also has one input and one log.
+FLOOR_STEPS = [("ingest", 2), ("n4", 3), ("register", 11), ("cluster", 10), ("deface", 6),
+               ("pairs", 4), ("evaluate", 6), ("predict", 2), ("fhir", 9)]  # fmt: skip
+FLOOR_PARENT = {"ingest": None, "n4": "ingest", "register": "n4", "cluster": "register",
+                "deface": "ingest", "pairs": "deface", "evaluate": "pairs",
+                "predict": "cluster", "fhir": "predict"}  # fmt: skip
+
+
+def floor_snakefile(folder: Path) -> Path:
+    """A bare Snakefile with cohortflow's DAG shape (see the module docstring)."""
+    rules = [
+        "SUBJECTS = [row.split()[0] for row in open(config['samples']).readlines()[1:]]",
+        "def each(path): return expand(path, s=SUBJECTS)",
+        "rule all:\n  input: each('{s}/fhir.0'), each('{s}/evaluate.0'), each('{s}/predict.0'),"
+        " each('{s}/cluster.0'), each('{s}/register.0'), each('{s}/deface.0'), 'run.json'",
+        "rule run_record:\n  input: "
+        + ", ".join(f"each('{{s}}/{step}.0')" for step, _ in FLOOR_STEPS[:7])
+        + "\n  output: 'run.json'\n  shell: 'touch {output}'",
+    ]
+    for name, parent, extra in (("qc", "register", "cluster"), ("dataset", "cluster", None),
+                                ("pair_table", "pairs", None), ("decisions", "evaluate", None),
+                                ("predictions", "predict", None)):  # fmt: skip
+        inputs = f"each('{{s}}/{parent}.0')" + (f", each('{{s}}/{extra}.1')" if extra else "")
+        rules.append(f"rule {name}:\n  input: {inputs}\n  output: '{name}.tsv'\n"
+                     "  shell: 'touch {output}'")  # fmt: skip
+    rules.append(
+        "rule train:\n  input: 'dataset.tsv'\n  output: 'model.pt'\n  shell: 'touch {output}'"
+    )
+    rules.append("rule qa_train:\n  input: 'pair_table.tsv'\n  output: 'qa.pkl'\n"
+                 "  shell: 'touch {output}'")  # fmt: skip
+    for step, outputs in FLOOR_STEPS:
+        parent = FLOOR_PARENT[step]
+        inputs = ["'src/{s}.nii.gz'" if parent is None else f"'{{s}}/{parent}.0'"]
+        inputs += {"predict": ["'model.pt'"], "evaluate": ["'qa.pkl'"]}.get(step, [])
+        outs = ", ".join(f"'{{s}}/{step}.{k}'" for k in range(outputs))
+        rules.append(f"rule {step}:\n  input: {', '.join(inputs)}\n  output: {outs}\n"
+                     f"  log: 'logs/{{s}}/{step}.log'\n  shell: 'touch {{output}}'")  # fmt: skip
+    path = folder / "Snakefile.floor"
+    path.write_text("\n\n".join(rules) + "\n")
+    return path
+
+
+def dry_run(n: int, profile: bool, floor: bool = False) -> tuple[float, int, str]:
     with tempfile.TemporaryDirectory(prefix=f"cohortflow-dag-{n}-") as tmp:
         work = Path(tmp)
         samples = sheet(n, work)
         config = work / "config.yaml"
-        text = (REPO / "config" / "config.yaml").read_text()
-        text = re.sub(r"(?m)^samples: .*$", f"samples: {samples}", text)
-        text = re.sub(r"(?m)^(    (?:schema|profiles|validator)): .*$", r"\1: null", text)
-        config.write_text(text.replace("allow_demo_key: true", "allow_demo_key: false"))
+        if floor:
+            config.write_text(f"samples: {samples}\n")
+            snakefile = floor_snakefile(work)
+        else:
+            text = (REPO / "config" / "config.yaml").read_text()
+            text = re.sub(r"(?m)^samples: .*$", f"samples: {samples}", text)
+            text = re.sub(r"(?m)^(    (?:schema|profiles|validator)): .*$", r"\1: null", text)
+            config.write_text(text.replace("allow_demo_key: true", "allow_demo_key: false"))
+            snakefile = REPO / "Snakefile"
         cmd = [
             sys.executable,
             *(["-m", "cProfile", "-s", "cumtime"] if profile else []),
-            "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+            "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(work),
             "--configfile", str(config), "-n", "--quiet", "rules", "--cores", "2",
         ]  # fmt: skip
         start = time.perf_counter()
@@ -69,15 +125,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", nargs="+", type=int, default=[100, 1000, 10000])
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--floor", action="store_true", help="also time the bare Snakefile")
     args = ap.parse_args()
-    print(f"{'subjects':>9} {'seconds':>8} {'jobs':>7} {'s per 1,000 subjects':>21}")
+    print(
+        f"{'workflow':>10} {'subjects':>9} {'seconds':>8} {'jobs':>7} {'s per 1,000 subjects':>21}"
+    )
     for n in args.sizes:
-        seconds, jobs, out = dry_run(n, args.profile)
-        print(f"{n:>9} {seconds:>8.1f} {jobs:>7} {seconds / n * 1000:>21.2f}", flush=True)
-        if args.profile:
-            lines = out.splitlines()
-            head = next(i for i, line in enumerate(lines) if "ncalls" in line)
-            print("\n".join(lines[head : head + 16]))
+        for floor in (False, True) if args.floor else (False,):
+            seconds, jobs, out = dry_run(n, args.profile, floor)
+            name = "bare" if floor else "cohortflow"
+            print(f"{name:>10} {n:>9} {seconds:>8.1f} {jobs:>7} {seconds / n * 1000:>21.2f}",
+                  flush=True)  # fmt: skip
+            if args.profile:
+                lines = out.splitlines()
+                head = next(i for i, line in enumerate(lines) if "ncalls" in line)
+                print("\n".join(lines[head : head + 16]))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -35,6 +36,46 @@ def dcm2niix() -> str:
     if exe is None:
         pytest.skip("dcm2niix is not installed (Debian package dcm2niix; .ci/run installs it)")
     return exe
+
+
+# ------------------------------------------------------------------------------------ Slurm
+SLURM_SCRIPT = REPO.parent / "shared" / "slurm" / "single-node.sh"
+
+
+def slurm_up() -> str | None:
+    """None when a Slurm controller with accounting answers, else why not (after trying to
+    start the one-node cluster of ../shared/slurm with ACCT=1)."""
+
+    def answers() -> bool:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, check=False)
+        acct = subprocess.run(["sacct", "-n", "-X"], capture_output=True, text=True, check=False)
+        return "UP" in ping.stdout and acct.returncode == 0
+
+    if not shutil.which("sbatch"):
+        return "Slurm is not installed (Debian slurm-wlm: ../shared/slurm/single-node.sh install)"
+    if answers():
+        return None
+    if not SLURM_SCRIPT.is_file():
+        return f"{SLURM_SCRIPT} is absent"
+    if os.geteuid() != 0:
+        return "starting the one-node Slurm needs root"
+    start = subprocess.run(
+        ["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True,
+        env=os.environ | {"ACCT": "1"}, timeout=300, check=False,
+    )  # fmt: skip
+    if start.returncode != 0 or not answers():
+        return f"the one-node Slurm did not start: {(start.stdout + start.stderr)[-800:]}"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _slurm_controller():
+    """Start the one-node Slurm up front where Slurm and the Snakemake Slurm plugin are
+    installed. Every Snakemake start imports the plugin, which asks `scontrol show config` for
+    MinJobAge; with Slurm installed but no controller answering, that call waits for its 10 s
+    timeout, in each of the suite's Snakemake runs. The Slurm test needs the cluster anyway."""
+    if shutil.which("scontrol") and importlib.util.find_spec("snakemake_executor_plugin_slurm"):
+        slurm_up()
 
 
 # --------------------------------------------------------------------------- demo workflow run

@@ -235,7 +235,7 @@ def test_block_average_and_box(grid):
     centre_world = spec.affine @ np.array([5.5, 7.5, 6.5, 1])
     wm_centre = affine @ np.array([19.5, 25.5, 18.5, 1])
     np.testing.assert_allclose(centre_world[:3], wm_centre[:3], atol=1.0)
-    with pytest.raises(ValueError, match="whole multiple"):
+    with pytest.raises(ConfigError, match=r"resolution_mm: 1\.5 mm is not a whole multiple"):
         build_spec(path / "wm_reference.nii.gz", "MNI152NLin2009aSym", 1.5, None)
 
 

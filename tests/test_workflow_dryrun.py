@@ -12,6 +12,10 @@ import pytest
 CASES = {
     "ok_demo_small": (0, ["demo_mri_subject", "ingest", "classify_cv", "classify_predict"]),
     "bad_classify_split": (1, ["split-00", "training subjects of one label only"]),
+    "bad_classify_resolution": (
+        1,
+        ["classify.input.resolution_mm: 1.5 mm is not a whole multiple", "1, 2, 3, 4 mm"],
+    ),
     "bad_config_key": (1, ["config key 'ingest.on_multiple'", "pick-one", "'enum'"]),
     "bad_sheet_row": (1, ["row 2", "column 'label'", "maybe", "'enum'"]),
     "no_pseudonym_key": (1, ["no pseudonymisation key", "COHORTFLOW_PSEUDONYM_KEY"]),

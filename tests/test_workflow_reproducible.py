@@ -30,6 +30,7 @@ from conftest import (
     fhir_fallback_args,
     needs_plink,
     report_contents,
+    slurm_up,
     snakemake,
     snakemake_command,
 )
@@ -38,7 +39,6 @@ from cohortflow.reproducibility import compare_runs
 
 pytestmark = [needs_plink, pytest.mark.slow]
 
-SLURM_SCRIPT = SHARED_DATA.parent / "slurm" / "single-node.sh"
 EPOCH = "1767225600"  # SOURCE_DATE_EPOCH: FHIR Provenance.recorded = 2026-01-01T00:00:00Z
 
 
@@ -174,37 +174,11 @@ def test_sigkill_during_registration_then_resume(reference, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ Slurm
-def _slurm_up() -> str | None:
-    """None when a Slurm controller with accounting answers, else why not (after trying to
-    start the one-node cluster of ../shared/slurm with ACCT=1)."""
-
-    def answers() -> bool:
-        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, check=False)
-        acct = subprocess.run(["sacct", "-n", "-X"], capture_output=True, text=True, check=False)
-        return "UP" in ping.stdout and acct.returncode == 0
-
-    if not shutil.which("sbatch"):
-        return "Slurm is not installed (Debian slurm-wlm: ../shared/slurm/single-node.sh install)"
-    if answers():
-        return None
-    if not SLURM_SCRIPT.is_file():
-        return f"{SLURM_SCRIPT} is absent"
-    if os.geteuid() != 0:
-        return "starting the one-node Slurm needs root"
-    start = subprocess.run(
-        ["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True,
-        env=os.environ | {"ACCT": "1"}, timeout=300, check=False,
-    )  # fmt: skip
-    if start.returncode != 0 or not answers():
-        return f"the one-node Slurm did not start: {(start.stdout + start.stderr)[-800:]}"
-    return None
-
-
 def test_demo_through_slurm_equals_local_run(reference, tmp_path):
     """profiles/slurm on a real one-node Slurm (with accounting, so sacct): every job goes
     through sbatch, and the tables and bundles equal the local run's."""
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    why = _slurm_up()
+    why = slurm_up()
     if why:
         pytest.skip(why)
     work = tmp_path / "slurm"

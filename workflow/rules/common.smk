@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
+from cohortflow.classify.inputs import resolution_factor
 from cohortflow.classify.splits import classify_split_names
 from cohortflow.cohort import OUR_DEFACER, Cohort
 from cohortflow.config import read_sample_sheet, validate_config
@@ -16,7 +17,7 @@ from cohortflow.genotype_qc.steps import InputSettings, step_dir_name
 from cohortflow.ingest.dicom_series import RoleRules
 from cohortflow.ingest.pseudonym import key_fingerprint, load_key
 from cohortflow.paths import bids, subject_log
-from cohortflow.preprocess.templates import TEMPLATE_FILES, space_label
+from cohortflow.preprocess.templates import TEMPLATE_FILES, space_label, template_voxel_mm
 from cohortflow.runlock import take_over_stale_lock
 from cohortflow.runrecord import workflow_commit
 
@@ -231,6 +232,10 @@ CLASSIFY_SPLITS = (
     else []
 )
 CLASSIFY_MODEL = CLASSIFY["model_file"] or "results/classify/model/model.pt"
+if CLASSIFY_ACTIVE and CLASSIFY_TRAINS:  # else the jobs check it (template not here yet)
+    _TEMPLATE_MM = template_voxel_mm(config["preprocess"]["template"])
+    if _TEMPLATE_MM is not None:
+        resolution_factor(CLASSIFY["input"]["resolution_mm"], _TEMPLATE_MM)
 
 
 # The training set (labelled subjects' maps, with their checksums) that the training jobs read.

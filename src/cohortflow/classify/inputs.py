@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cohortflow.errors import InputError
+from cohortflow.errors import ConfigError, InputError
 from cohortflow.io.nifti import read_volume
 
 _SPACE = re.compile(r"_space-([A-Za-z0-9]+)_")
@@ -61,6 +61,22 @@ class InputSpec:
         return src @ shift @ scale
 
 
+def resolution_factor(resolution_mm: float, template_voxel_mm: float) -> int:
+    """How many template voxels make one network-input voxel along each axis: the input grid
+    averages whole blocks of the registered map, so the resolution must be a whole multiple
+    of the template's voxel size (checked when the workflow starts, and again by the jobs)."""
+    ratio = float(resolution_mm) / float(template_voxel_mm)
+    factor = round(ratio)
+    if factor < 1 or abs(ratio - factor) > 1e-6:
+        good = ", ".join(f"{template_voxel_mm * k:g}" for k in (1, 2, 3, 4))
+        raise ConfigError(
+            f"classify.input.resolution_mm: {resolution_mm:g} mm is not a whole multiple of the "
+            f"template voxel size {template_voxel_mm:g} mm (preprocess.template); use one of "
+            f"{good} mm"
+        )
+    return factor
+
+
 def build_spec(
     reference: Path | str,
     space: str,
@@ -72,13 +88,7 @@ def build_spec(
     voxel = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     if not np.allclose(voxel, voxel[0], atol=1e-3):
         raise ValueError(f"{reference}: template voxels are not isotropic ({voxel} mm)")
-    ratio = float(resolution_mm) / float(voxel[0])
-    factor = round(ratio)
-    if factor < 1 or abs(ratio - factor) > 1e-6:
-        raise ValueError(
-            f"classify input resolution {resolution_mm} mm must be a whole multiple of the "
-            f"template voxel size {voxel[0]:g} mm"
-        )
+    factor = resolution_factor(resolution_mm, float(voxel[0]))
     grid = tuple(-(-s // factor) for s in mask.shape)
     if shape is None:
         offset = (0, 0, 0)

@@ -178,6 +178,24 @@ def resolve_template(cfg: dict[str, Any]) -> TemplateSource:
     raise ConfigError(f"preprocess.template.source: unknown source {source!r}")
 
 
+def template_voxel_mm(cfg: dict[str, Any]) -> float | None:
+    """The template's voxel size in mm, read from the image header when the file is on this
+    machine (nilearn's, user files, a filled TemplateFlow cache); None when it is not yet."""
+    try:
+        if cfg["source"] == "templateflow":  # never fetch here: only a cached file is read
+            tf = cfg["templateflow"]
+            stem = f"tpl-{tf['name']}_res-{int(tf['resolution']):02d}_{tf['image_suffix']}"
+            image = templateflow_home() / f"tpl-{tf['name']}" / f"{stem}.nii.gz"
+        else:
+            image = resolve_template(cfg).image
+    except (ConfigError, KeyError):
+        return None
+    if not image.is_file():
+        return None
+    zooms = nib.load(image).header.get_zooms()[:3]
+    return float(min(zooms))
+
+
 def _version(name: str) -> str:
     from importlib.metadata import version
 
