@@ -17,7 +17,11 @@ from cohortflow.genotype_qc.steps import InputSettings, step_dir_name
 from cohortflow.ingest.dicom_series import RoleRules
 from cohortflow.ingest.pseudonym import key_fingerprint, load_key
 from cohortflow.paths import bids, subject_log
-from cohortflow.preprocess.templates import TEMPLATE_FILES, space_label, template_voxel_mm
+from cohortflow.preprocess.templates import (
+    TEMPLATE_FILES,
+    space_label,
+    template_voxel_mm,
+)
 from cohortflow.runlock import take_over_stale_lock
 from cohortflow.runrecord import workflow_commit
 
@@ -232,7 +236,9 @@ CLASSIFY_SPLITS = (
     else []
 )
 CLASSIFY_MODEL = CLASSIFY["model_file"] or "results/classify/model/model.pt"
-if CLASSIFY_ACTIVE and CLASSIFY_TRAINS:  # else the jobs check it (template not here yet)
+if (
+    CLASSIFY_ACTIVE and CLASSIFY_TRAINS
+):  # else the jobs check it (template not here yet)
     _TEMPLATE_MM = template_voxel_mm(config["preprocess"]["template"])
     if _TEMPLATE_MM is not None:
         resolution_factor(CLASSIFY["input"]["resolution_mm"], _TEMPLATE_MM)
