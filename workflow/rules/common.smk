@@ -236,9 +236,9 @@ CLASSIFY_SPLITS = (
     else []
 )
 CLASSIFY_MODEL = CLASSIFY["model_file"] or "results/classify/model/model.pt"
-if (
-    CLASSIFY_ACTIVE and CLASSIFY_TRAINS
-):  # else the jobs check it (template not here yet)
+# The CNN input grid averages whole blocks of template voxels: checked here when the template
+# file is on this machine, else by the jobs.
+if CLASSIFY_ACTIVE and CLASSIFY_TRAINS:
     _TEMPLATE_MM = template_voxel_mm(config["preprocess"]["template"])
     if _TEMPLATE_MM is not None:
         resolution_factor(CLASSIFY["input"]["resolution_mm"], _TEMPLATE_MM)
