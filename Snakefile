@@ -10,6 +10,18 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+# Seconds-long cohort bookkeeping (tables of per-subject results, CV metrics) runs in the main
+# Snakemake process instead of queueing as cluster jobs; heavy cohort steps (hashing every map,
+# the run record's checksums, genotype QC) stay cluster jobs.
+localrules:
+    all,
+    preprocess_qc,
+    classify_evaluate,
+    classify_predictions,
+    deface_qa_features,
+    deface_qa_decisions,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"

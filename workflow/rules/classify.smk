@@ -34,8 +34,9 @@ rule classify_cv:
         "benchmarks/classify/cv_{split}.tsv"
     conda:
         "../../envs/torch.yaml"
-    # CPU results are reproducible for a given thread count; keep it fixed.
-    threads: 2
+    # CPU results are reproducible for a given thread count: torch uses classify.train.threads
+    # even where the scheduler grants fewer.
+    threads: CLASSIFY_THREADS
     resources:
         mem_mb=attempt_scaled(6000),
         runtime=lambda wildcards, attempt: 240 * attempt,
@@ -60,7 +61,7 @@ rule classify_permutation:
         "benchmarks/classify/permutation_{perm}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: CLASSIFY_THREADS
     resources:
         mem_mb=attempt_scaled(6000),
         runtime=lambda wildcards, attempt: 480 * attempt,
@@ -131,7 +132,7 @@ rule classify_train:
         "benchmarks/classify/train.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: CLASSIFY_THREADS
     resources:
         mem_mb=attempt_scaled(6000),
         runtime=lambda wildcards, attempt: 240 * attempt,

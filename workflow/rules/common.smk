@@ -217,6 +217,7 @@ def get_preprocess_qc_inputs(wildcards):
 # ---------------------------------------------------------------- classification
 CLASSIFY = config["classify"]
 CLASSIFY_TRAINS = CLASSIFY["model_file"] is None
+CLASSIFY_THREADS = CLASSIFY["train"]["threads"]
 # Scheduler resource `gpu` of the CNN jobs: one GPU when the config asks for CUDA (the Slurm
 # executor turns it into --gpus=1), none for cpu/auto (auto still uses a GPU the job happens to
 # see). Local runs ignore it.

@@ -9,5 +9,5 @@ with job_logging(snakemake.log[0], "classify"):
         snakemake.wildcards.split,
         predictions_out=snakemake.output.predictions,
         history_out=snakemake.output.history,
-        threads=snakemake.threads,
+        threads=job.train.threads,
     )

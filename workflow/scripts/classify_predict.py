@@ -9,5 +9,6 @@ with job_logging(snakemake.log[0], "classify"):
         snakemake.wildcards.session,
         out=snakemake.output[0],
         device=snakemake.params.device,
-        threads=snakemake.threads,
+        # one torch thread, as the rule declares, whatever --cores grants: the same bits
+        threads=1,
     )

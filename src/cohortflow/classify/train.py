@@ -36,12 +36,16 @@ class TrainSettings:
     max_epochs: int = 100
     patience: int = 40
     device: str = "auto"  # auto | cpu | cuda
+    #: CPU threads of torch in training, cross-validation and permutations. Fixed by the config,
+    #: not taken from the scheduler: float sums (and so the weights) depend on the thread count,
+    #: and a run with --cores 1 or on another cluster must give the same model.
+    threads: int = 2
     #: flip each training input left-right with probability 0.5 (seeded), every epoch
     augment_flip: bool = False
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
-            raise ValueError("batch_size, max_epochs and patience must be at least 1")
+        if min(self.batch_size, self.max_epochs, self.patience, self.threads) < 1:
+            raise ValueError("batch_size, max_epochs, patience and threads must be at least 1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
 
@@ -54,6 +58,7 @@ class TrainSettings:
             max_epochs=int(cfg.get("max_epochs", 100)),
             patience=int(cfg.get("patience", 40)),
             device=str(cfg.get("device", "auto")),
+            threads=int(cfg.get("threads", 2)),
             augment_flip=bool(cfg.get("augment_flip", False)),
         )
 
