@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO, TEST_KEY
+from conftest import REPO, TEST_KEY, snakemake_command
 
 from cohortflow.classify.card import load_model
 from cohortflow.classify.metrics import COUNTS, METRICS
@@ -88,3 +90,32 @@ def test_a_given_model_file_is_applied_without_training(demo_run):
     assert result.returncode == 0, out
     assert "classify_predict" in out
     assert "classify_cv" not in out and "classify_train" not in out
+
+
+def test_the_model_does_not_depend_on_the_cores_granted(demo_run, tmp_path):
+    """demo_run trained with --cores 2; a copy retrained with --cores 1 (the scheduler grants
+    the job one thread) gives the same model bytes, predictions and FHIR bundles: torch's
+    thread count comes from classify.train.threads, not from the grant."""
+    from cohortflow.reproducibility import compare_runs
+
+    assert demo_run.step3_returncode == 0, demo_run.step3_output[-3000:]
+    work = tmp_path / "cores1"
+    shutil.copytree(demo_run.workdir, work, symlinks=True)
+    result = subprocess.run(
+        snakemake_command(
+            REPO, work, "--configfile", str(work / "config.yaml"),
+            "--forcerun", "classify_train", cores=1,
+        ),
+        capture_output=True, text=True, timeout=900,
+        env=os.environ | {"COHORTFLOW_PSEUDONYM_KEY": TEST_KEY},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "classify_train" in result.stdout + result.stderr
+    comparison = compare_runs(demo_run.workdir, work)
+    assert comparison.ok, comparison.summary()
+    for rel in ("results/classify/model/model.pt", "results/classify/predictions.tsv"):
+        assert rel in comparison.identical, comparison.summary()
+    # The bundles were made anew: demo_run sets no SOURCE_DATE_EPOCH, so only the Provenance
+    # time stamp may differ.
+    remade = {p: why for p, why in comparison.equal_without_volatile.items() if "_bundle" in p}
+    assert remade and all(w.startswith("recorded:") for why in remade.values() for w in why)
