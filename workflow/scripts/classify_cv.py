@@ -9,5 +9,4 @@ with job_logging(snakemake.log[0], "classify"):
         snakemake.wildcards.split,
         predictions_out=snakemake.output.predictions,
         history_out=snakemake.output.history,
-        threads=job.train.threads,
     )

@@ -8,5 +8,4 @@ with job_logging(snakemake.log[0], "classify"):
         job,
         int(snakemake.wildcards.perm),
         out=snakemake.output[0],
-        threads=job.train.threads,
     )

@@ -12,5 +12,4 @@ with job_logging(snakemake.log[0], "classify"):
         card_md_out=snakemake.output.card_md,
         history_out=snakemake.output.history,
         curve_out=snakemake.output.curve,
-        threads=job.train.threads,
     )

@@ -83,7 +83,7 @@ def _stack(arrays: dict[str, np.ndarray], subjects) -> np.ndarray:
     return np.stack([arrays[s] for s in subjects]) if subjects else np.zeros((0,))
 
 
-def _fit_and_predict(job: ClassifyJob, split: Split, labels, arrays, seed: int, threads):
+def _fit_and_predict(job: ClassifyJob, split: Split, labels, arrays, seed: int):
     """Train on the split's training subjects (validation steers stopping and the kept
     epoch); return the result and the test subjects' probabilities."""
 
@@ -98,7 +98,6 @@ def _fit_and_predict(job: ClassifyJob, split: Split, labels, arrays, seed: int, 
         y(split.val),
         job.train,
         seed,
-        threads=threads,
     )
     if not split.test:
         return result, np.zeros(0)
@@ -113,7 +112,6 @@ def run_cv_split(
     *,
     predictions_out: Path | str,
     history_out: Path | str,
-    threads: int | None = None,
 ) -> pd.DataFrame:
     """Train every run of one split; write test-set probabilities and training histories."""
     splits = {s.name: s for s in make_splits(job.table, job.split)}
@@ -129,7 +127,7 @@ def run_cv_split(
             f" (held-out protocols {', '.join(split.held_out)})" if split.held_out else "",
             seed,
         )  # fmt: skip
-        result, probs = _fit_and_predict(job, split, labels, arrays, seed, threads)
+        result, probs = _fit_and_predict(job, split, labels, arrays, seed)
         for subject, p in zip(split.test, probs, strict=True):
             predictions.append(
                 {
@@ -167,7 +165,6 @@ def run_permutation(
     index: int,
     *,
     out: Path | str,
-    threads: int | None = None,
 ) -> float:
     """The whole cross-validation (one run per split) on permuted labels; mean accuracy."""
     shuffled = permuted_table(job.table, job.split.seed, index)
@@ -176,7 +173,7 @@ def run_permutation(
     rows = []
     for split in make_splits(shuffled, job.split):
         seed = run_seed(job.split.seed, 1000 + index, split.index)
-        _, probs = _fit_and_predict(job, split, labels, arrays, seed, threads)
+        _, probs = _fit_and_predict(job, split, labels, arrays, seed)
         scores = evaluate([labels[s] for s in split.test], probs)
         rows.append({"permutation": index, "split": split.name, **scores})
         log.info("permutation %d %s: accuracy %.3f", index, split.name, scores["accuracy"])
@@ -319,14 +316,13 @@ def run_final(
     card_md_out: Path | str,
     history_out: Path | str,
     curve_out: Path | str,
-    threads: int | None = None,
 ) -> dict:
     arch, spec, train, maps = job.arch, job.spec, job.train, job.maps
     labels = _labels(job.table)
     split = final_split(job.table, job.split)
     arrays = load_inputs(maps, spec, [*split.train, *split.val])
     seed = run_seed(job.split.seed, 9999)
-    result, _ = _fit_and_predict(job, split, labels, arrays, seed, threads)
+    result, _ = _fit_and_predict(job, split, labels, arrays, seed)
     ident = model_id(result.state_dict)
     history = pd.DataFrame([{"split": "final", "run": 0, **r} for r in result.history])
     write_tsv(history_out, history)

@@ -143,11 +143,12 @@ def train_model(
     threads: int | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train one network; x arrays are (n, X, Y, Z), y arrays 0/1."""
+    """Train one network; x arrays are (n, X, Y, Z), y arrays 0/1. torch uses
+    ``settings.threads`` CPU threads unless ``threads`` overrides it (benchmarks)."""
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError("training needs at least one training and one validation subject")
     device = pick_device(settings.device)
-    make_deterministic(seed, device, threads)
+    make_deterministic(seed, device, threads or settings.threads)
     model = HeteroMRINet(arch, x_train.shape[1:]).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=settings.lr_decay)

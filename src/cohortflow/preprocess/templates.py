@@ -101,20 +101,28 @@ def templateflow_home() -> Path:
     return Path(os.environ.get("TEMPLATEFLOW_HOME", Path.home() / ".cache" / "templateflow"))
 
 
+def _templateflow_cached(cfg: dict[str, Any], ending: str) -> Path:
+    """Where the TemplateFlow cache keeps the template's file ``tpl-<name>_res-<rr>_<ending>``."""
+    name = cfg["name"]
+    return (
+        templateflow_home()
+        / f"tpl-{name}"
+        / f"tpl-{name}_res-{int(cfg['resolution']):02d}_{ending}"
+    )
+
+
 def _templateflow_source(cfg: dict[str, Any]) -> TemplateSource:
     name = cfg["name"]
     res = int(cfg["resolution"])
     suffix = cfg["image_suffix"]
-    folder = templateflow_home() / f"tpl-{name}"
-    stem = f"tpl-{name}_res-{res:02d}"
     wanted = {
-        "image": (folder / f"{stem}_{suffix}.nii.gz", {"suffix": suffix, "desc": None}),
+        "image": (_templateflow_cached(cfg, f"{suffix}.nii.gz"), {"suffix": suffix, "desc": None}),
         "wm_probseg": (
-            folder / f"{stem}_label-WM_probseg.nii.gz",
+            _templateflow_cached(cfg, "label-WM_probseg.nii.gz"),
             {"label": "WM", "suffix": "probseg"},
         ),
         "brain_mask": (
-            folder / f"{stem}_desc-brain_mask.nii.gz",
+            _templateflow_cached(cfg, "desc-brain_mask.nii.gz"),
             {"desc": "brain", "suffix": "mask"},
         ),
     }
@@ -184,8 +192,7 @@ def template_voxel_mm(cfg: dict[str, Any]) -> float | None:
     try:
         if cfg["source"] == "templateflow":  # never fetch here: only a cached file is read
             tf = cfg["templateflow"]
-            stem = f"tpl-{tf['name']}_res-{int(tf['resolution']):02d}_{tf['image_suffix']}"
-            image = templateflow_home() / f"tpl-{tf['name']}" / f"{stem}.nii.gz"
+            image = _templateflow_cached(tf, f"{tf['image_suffix']}.nii.gz")
         else:
             image = resolve_template(cfg).image
     except (ConfigError, KeyError):
