@@ -12,9 +12,13 @@ report: "workflow/report/workflow.rst"
 
 # Seconds-long cohort bookkeeping (tables of per-subject results, CV metrics) runs in the main
 # Snakemake process instead of queueing as cluster jobs; heavy cohort steps (hashing every map,
-# the run record's checksums, genotype QC) stay cluster jobs.
+# the run record's checksums, genotype QC) stay cluster jobs. The two template preparations
+# also run in place: seconds each, and a TemplateFlow template is fetched there, where a
+# cluster's login node has the internet access its compute nodes often lack.
 localrules:
     all,
+    preprocess_template,
+    deface_template,
     preprocess_qc,
     classify_evaluate,
     classify_predictions,

@@ -24,7 +24,7 @@ CASES = {
 }
 
 
-def _dry_run(repo, workdir, config):
+def _dry_run(repo, workdir, config, *extra):
     """``snakemake -n`` in a fresh working directory holding copies of the configs."""
     shutil.copytree(repo / "config", workdir / "config")
     shutil.copytree(repo / "tests" / "configs", workdir / "tests" / "configs")
@@ -41,6 +41,7 @@ def _dry_run(repo, workdir, config):
             str(workdir),
             "--configfile",
             config,
+            *extra,
         ],
         cwd=workdir,
         capture_output=True,
@@ -106,3 +107,21 @@ def test_cli_passes_snakemake_flags_through(repo, tmp_path):
         cwd=tmp_path,
     )
     assert sheet.read_text() == (repo / "tests/configs/ok_demo_small/samples.tsv").read_text()
+
+
+def test_site_profile_settings_reach_every_slurm_job(repo, tmp_path):
+    """The partition and account in a site profile (profiles/slurm-site.example) survive the
+    workflow profile read after it: profiles/slurm sets no default-resources to replace them."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    site = repo / "profiles" / "slurm-site.example"
+    result = _dry_run(
+        repo, tmp_path, "tests/configs/ok_demo_small/config.yaml",
+        "--profile", str(site), "--workflow-profile", str(repo / "profiles" / "slurm"),
+        "--slurm-no-account",
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    resources = [line for line in output.splitlines() if line.strip().startswith("resources:")]
+    assert len(resources) > 20, output
+    for line in resources:
+        assert "slurm_partition=compute" in line and "slurm_account=myproject" in line, line
