@@ -3,8 +3,8 @@
 Runs a Snakefile of N independent one-line jobs through ``--executor slurm`` on the Slurm
 cluster this machine talks to (``../shared/slurm/single-node.sh start`` with ``ACCT=1`` here),
 reads each job's submit time from ``sacct``, and prints the submission rate. From that rate and
-profiles/slurm's ``group-components`` it prints the submission time for cohorts of 100, 1,000
-and 10,000 subjects with the profile's bundling and with one subject per job.
+profiles/slurm's per-subject groups (one subject per job each) it prints the submission time
+for cohorts of 100, 1,000 and 10,000 subjects.
 
 Usage::
 
@@ -73,12 +73,10 @@ def main() -> None:
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     parts = profile["group-components"]
     print(f"\nper-subject Slurm jobs with profiles/slurm (group-components {parts}):")
-    print(f"{'subjects':>9} {'jobs':>7} {'submission':>11} | {'1 per job':>9} {'submission':>11}")
+    print(f"{'subjects':>9} {'jobs':>7} {'submission':>14}")
     for n in (100, 1000, 10000):
-        bundled = sum(math.ceil(n / k) for k in parts.values())
-        single = len(parts) * n
-        print(f"{n:>9} {bundled:>7} {bundled / per_minute:>9.0f} min | {single:>9} "
-              f"{single / per_minute:>9.0f} min")  # fmt: skip
+        jobs = sum(math.ceil(n / k) for k in parts.values())
+        print(f"{n:>9} {jobs:>7} {jobs / per_minute / 60:>12.1f} h")
 
 
 if __name__ == "__main__":

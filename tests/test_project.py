@@ -122,11 +122,12 @@ def test_slurm_profile_is_commented_and_leaves_site_settings_out(repo):
         if line.strip() and not line.lstrip().startswith("#") and not line.endswith(":"):
             assert "#" in line, f"uncommented setting: {line}"
     assert set(settings["group-components"]) <= set(settings["groups"].values())
-    # Groups of several subjects are capped in width (cores), and name real rules.
-    assert max(settings["group-components"].values()) == 1 or settings["cores"] <= 16
+    # One subject per group job: a failing step makes Snakemake remove the outputs of every job
+    # in its group job, so several subjects per job would let one bad subject sink the others.
+    assert set(settings["group-components"].values()) == {1}
     rules = {
         m.group(1)
         for smk in (repo / "workflow" / "rules").glob("*.smk")
         for m in re.finditer(r"^rule (\w+):", smk.read_text(), re.M)
     }
-    assert set(settings["groups"]) <= rules, set(settings["groups"]) - rules
+    assert set(settings["groups"]) <= rules, set(settings["groups"]) - rules  # real rules

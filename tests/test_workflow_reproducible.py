@@ -199,11 +199,11 @@ def test_demo_through_slurm_equals_local_run(reference, tmp_path):
     slurm_ids = {line.split("SLURM jobid ")[1].split()[0] for line in output.splitlines()
                  if "SLURM jobid" in line}  # fmt: skip
     assert len(slurm_ids) >= 5, output[-3000:]
-    # The profile's groups were used: both subjects' chains (up to the map, and defacing when
-    # on) in one job of 8 components, and their FHIR bundles in another.
+    # The profile's groups were used: one job per subject up to the map, one per subject for its
+    # FHIR bundle.
     submitted = [line for line in output.splitlines() if "SLURM jobid" in line]
-    assert sum("slurm_logs/group_subject" in line for line in submitted) == 1, submitted
-    assert sum("slurm_logs/group_results" in line for line in submitted) == 1, submitted
+    assert sum("slurm_logs/group_subject" in line for line in submitted) == 2, submitted
+    assert sum("slurm_logs/group_results" in line for line in submitted) == 2, submitted
     acct = subprocess.run(
         ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(sorted(slurm_ids))],
         capture_output=True, text=True, check=True,
