@@ -131,3 +131,19 @@ def test_slurm_profile_is_commented_and_leaves_site_settings_out(repo):
         for m in re.finditer(r"^rule (\w+):", smk.read_text(), re.M)
     }
     assert set(settings["groups"]) <= rules, set(settings["groups"]) - rules  # real rules
+
+
+def test_array_profile_differs_from_the_slurm_profile_only_where_it_says(repo):
+    """profiles/slurm-array is profiles/slurm without groups, with job arrays and a larger
+    `jobs`; every other setting agrees, and every setting is commented."""
+    base = yaml.safe_load((repo / "profiles" / "slurm" / "config.yaml").read_text())
+    text = (repo / "profiles" / "slurm-array" / "config.yaml").read_text()
+    array = yaml.safe_load(text)
+    assert "groups" not in array and "group-components" not in array
+    assert array["slurm-array-jobs"] == "all" and array["jobs"] >= array["slurm-array-limit"]
+    own = {"groups", "group-components", "jobs", "slurm-array-jobs", "slurm-array-limit"}
+    shared = set(base) | set(array)
+    assert {k: base.get(k) for k in shared - own} == {k: array.get(k) for k in shared - own}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and not line.endswith(":"):
+            assert "#" in line, f"uncommented setting: {line}"
