@@ -37,8 +37,8 @@ rule one:
 """
 
 
-def submission_rate(n: int) -> tuple[float, float]:
-    """(seconds from first to last submission, jobs per minute) for n one-line jobs."""
+def submission_rate(n: int) -> float:
+    """Jobs submitted per minute (first to last submission) for n one-line jobs."""
     with tempfile.TemporaryDirectory(prefix="cohortflow-sbatch-") as tmp:
         work = Path(tmp)
         (work / "Snakefile").write_text(SNAKEFILE)
@@ -61,14 +61,14 @@ def submission_rate(n: int) -> tuple[float, float]:
     submits = sorted(dt.datetime.fromisoformat(line.split("|")[1]) for line in acct.split())
     span = (submits[-1] - submits[0]).total_seconds()
     print(f"{len(ids)} jobs submitted in {span:.0f} s (first to last), whole run {wall:.0f} s")
-    return span, (len(submits) - 1) / span * 60
+    return (len(submits) - 1) / span * 60
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--jobs", type=int, default=20)
     args = ap.parse_args()
-    _, per_minute = submission_rate(args.jobs)
+    per_minute = submission_rate(args.jobs)
     print(f"submission rate: {per_minute:.1f} jobs per minute")
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     parts = profile["group-components"]

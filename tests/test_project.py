@@ -111,6 +111,12 @@ def test_every_rule_declares_threads_memory_and_runtime(repo):
             assert "runtime=" in block, f"{smk.name}: {name} lacks runtime"
 
 
+def _assert_every_setting_commented(text: str) -> None:
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and not line.endswith(":"):
+            assert "#" in line, f"uncommented setting: {line}"
+
+
 def test_slurm_profile_is_commented_and_leaves_site_settings_out(repo):
     profile = repo / "profiles" / "slurm" / "config.yaml"
     settings = yaml.safe_load(profile.read_text())
@@ -118,9 +124,7 @@ def test_slurm_profile_is_commented_and_leaves_site_settings_out(repo):
     assert "slurm_partition" not in profile.read_text().split("# What belongs")[0]
     for key in ("slurm_partition", "slurm_account"):
         assert key not in (settings.get("default-resources") or {})
-    for line in profile.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and not line.endswith(":"):
-            assert "#" in line, f"uncommented setting: {line}"
+    _assert_every_setting_commented(profile.read_text())
     assert set(settings["group-components"]) <= set(settings["groups"].values())
     # One subject per group job: a failing step makes Snakemake remove the outputs of every job
     # in its group job, so several subjects per job would let one bad subject sink the others.
@@ -144,6 +148,4 @@ def test_array_profile_differs_from_the_slurm_profile_only_where_it_says(repo):
     own = {"groups", "group-components", "jobs", "slurm-array-jobs", "slurm-array-limit"}
     shared = set(base) | set(array)
     assert {k: base.get(k) for k in shared - own} == {k: array.get(k) for k in shared - own}
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and not line.endswith(":"):
-            assert "#" in line, f"uncommented setting: {line}"
+    _assert_every_setting_commented(text)

@@ -196,12 +196,11 @@ def test_demo_through_slurm_equals_local_run(reference, tmp_path):
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    slurm_ids = {line.split("SLURM jobid ")[1].split()[0] for line in output.splitlines()
-                 if "SLURM jobid" in line}  # fmt: skip
+    submitted = [line for line in output.splitlines() if "SLURM jobid" in line]
+    slurm_ids = {line.split("SLURM jobid ")[1].split()[0] for line in submitted}
     assert len(slurm_ids) >= 5, output[-3000:]
     # The profile's groups were used: one job per subject up to the map, one per subject for its
     # FHIR bundle.
-    submitted = [line for line in output.splitlines() if "SLURM jobid" in line]
     assert sum("slurm_logs/group_subject" in line for line in submitted) == 2, submitted
     assert sum("slurm_logs/group_results" in line for line in submitted) == 2, submitted
     acct = subprocess.run(
