@@ -13,7 +13,8 @@ evaluation 8, prediction 4, FHIR 11, counting input, outputs and log), predictio
 evaluation waiting on a model trained from a one-file cohort table, and the same cohort-wide
 collectors (QC table, dataset and pair tables, decisions, predictions, run record, ``all``).
 No input functions, params or resource callables: what is left is Snakemake's own work per job
-and per file.
+and per file. ``--floor`` also times that bare Snakefile with a single output per job (``bare-1``):
+what the same number of jobs costs however few files they write.
 
 Usage::
 
@@ -56,21 +57,25 @@ FLOOR_PARENT = {"ingest": None, "n4": "ingest", "register": "n4", "cluster": "re
                 "predict": "cluster", "fhir": "predict"}  # fmt: skip
 
 
-def floor_snakefile(folder: Path) -> Path:
-    """A bare Snakefile with cohortflow's DAG shape (see the module docstring)."""
+def floor_snakefile(folder: Path, one_output: bool = False) -> Path:
+    """A bare Snakefile with cohortflow's DAG shape (see the module docstring); with
+    ``one_output``, every per-subject job writes a single file."""
+    steps = [(step, 1 if one_output else n) for step, n in FLOOR_STEPS]
+    second = 0 if one_output else 1
     rules = [
         "SUBJECTS = [row.split()[0] for row in open(config['samples']).readlines()[1:]]",
         "def each(path): return expand(path, s=SUBJECTS)",
         "rule all:\n  input: each('{s}/fhir.0'), each('{s}/evaluate.0'), each('{s}/predict.0'),"
         " each('{s}/cluster.0'), each('{s}/register.0'), each('{s}/deface.0'), 'run.json'",
         "rule run_record:\n  input: "
-        + ", ".join(f"each('{{s}}/{step}.0')" for step, _ in FLOOR_STEPS[:7])
+        + ", ".join(f"each('{{s}}/{step}.0')" for step, _ in steps[:7])
         + "\n  output: 'run.json'\n  shell: 'touch {output}'",
     ]
     for name, parent, extra in (("qc", "register", "cluster"), ("dataset", "cluster", None),
                                 ("pair_table", "pairs", None), ("decisions", "evaluate", None),
                                 ("predictions", "predict", None)):  # fmt: skip
-        inputs = f"each('{{s}}/{parent}.0')" + (f", each('{{s}}/{extra}.1')" if extra else "")
+        inputs = f"each('{{s}}/{parent}.0')"
+        inputs += f", each('{{s}}/{extra}.{second}')" if extra else ""
         rules.append(f"rule {name}:\n  input: {inputs}\n  output: '{name}.tsv'\n"
                      "  shell: 'touch {output}'")  # fmt: skip
     rules.append(
@@ -78,7 +83,7 @@ def floor_snakefile(folder: Path) -> Path:
     )
     rules.append("rule qa_train:\n  input: 'pair_table.tsv'\n  output: 'qa.pkl'\n"
                  "  shell: 'touch {output}'")  # fmt: skip
-    for step, outputs in FLOOR_STEPS:
+    for step, outputs in steps:
         parent = FLOOR_PARENT[step]
         inputs = ["'src/{s}.nii.gz'" if parent is None else f"'{{s}}/{parent}.0'"]
         inputs += {"predict": ["'model.pt'"], "evaluate": ["'qa.pkl'"]}.get(step, [])
@@ -90,14 +95,15 @@ def floor_snakefile(folder: Path) -> Path:
     return path
 
 
-def dry_run(n: int, profile: bool, floor: bool = False) -> tuple[float, int, str]:
+def dry_run(n: int, profile: bool, floor: str | None = None) -> tuple[float, int, str]:
+    """``floor``: None for cohortflow, "bare" or "bare-1" for the bare Snakefiles."""
     with tempfile.TemporaryDirectory(prefix=f"cohortflow-dag-{n}-") as tmp:
         work = Path(tmp)
         samples = sheet(n, work)
         config = work / "config.yaml"
         if floor:
             config.write_text(f"samples: {samples}\n")
-            snakefile = floor_snakefile(work)
+            snakefile = floor_snakefile(work, one_output=floor == "bare-1")
         else:
             text = (REPO / "config" / "config.yaml").read_text()
             text = re.sub(r"(?m)^samples: .*$", f"samples: {samples}", text)
@@ -131,9 +137,9 @@ def main() -> None:
         f"{'workflow':>10} {'subjects':>9} {'seconds':>8} {'jobs':>7} {'s per 1,000 subjects':>21}"
     )
     for n in args.sizes:
-        for floor in (False, True) if args.floor else (False,):
+        for floor in (None, "bare", "bare-1") if args.floor else (None,):
             seconds, jobs, out = dry_run(n, args.profile, floor)
-            name = "bare" if floor else "cohortflow"
+            name = floor or "cohortflow"
             print(f"{name:>10} {n:>9} {seconds:>8.1f} {jobs:>7} {seconds / n * 1000:>21.2f}",
                   flush=True)  # fmt: skip
             if args.profile:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import shutil
+import subprocess
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from conftest import EXTERNAL_DEFACER
+from conftest import EXTERNAL_DEFACER, REPO, TEST_KEY, snakemake_command
 
 from cohortflow.deface.features import FEATURES
 from cohortflow.ingest import dicom_series, dicom_volume
@@ -111,3 +115,54 @@ def test_evaluator_training_and_cohort_decisions(demo_run):
     assert float(theirs[0]["face_removed_share"]) > 0.5
     text = (root / "decisions.tsv").read_text()
     assert not any(site_id in text for site_id in demo_run.good)
+
+
+def test_defacing_and_its_evaluation_repeat_to_the_same_bytes(demo_run, tmp_path):
+    """Determinism of the defacing stage (the CI reproducibility demo leaves it out; the full
+    demo is compared by bench/reproducibility.py): in a copy of demo_run, one subject's
+    defacing and generated pairs are made again, and with them the evaluator's features, its
+    training and that subject's decision. Every file equals demo_run's bytes, except the
+    timing fields of the two defacing JSON records."""
+    from cohortflow.reproducibility import compare_runs
+
+    assert demo_run.step3_returncode == 0, demo_run.step3_output[-3000:]
+    label = next(iter(demo_run.good.values()))
+    work = tmp_path / "again"
+    shutil.copytree(demo_run.workdir, work, symlinks=True)
+
+    def path(stage, **kw):
+        return bids(stage, subject=label, session="01", **kw)
+
+    image = path("deface", desc="defaced", suffix="FLAIR", ext=".nii.gz")
+    pairs = path("deface_qa", suffix="pairs", ext=".tsv")
+    decision = path("deface_qa", desc="cohortflow", suffix="decision", ext=".json")
+    result = subprocess.run(
+        # --forcerun with files: only this subject's jobs (a rule name would force every
+        # subject's, since the evaluator is trained on all of them).
+        snakemake_command(
+            REPO, work, decision, "--configfile", str(work / "config.yaml"),
+            "--forcerun", image, pairs,
+        ),
+        capture_output=True, text=True, timeout=900,
+        env=os.environ | {"COHORTFLOW_PSEUDONYM_KEY": TEST_KEY},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    ran = re.findall(r"^(?:local)?rule (\w+):", output, re.M)
+    assert sorted(ran) == ["deface", "deface_qa_evaluate", "deface_qa_features",
+                           "deface_qa_pairs", "deface_qa_train"], output[-3000:]  # fmt: skip
+    comparison = compare_runs(demo_run.workdir, work)
+    assert comparison.ok, comparison.summary()
+    sidecars = {
+        path("deface", desc="defaced", suffix="FLAIR", ext=".json"),
+        path("deface", suffix="from-image_to-headtemplate_xfm", ext=".json"),
+    }
+    assert set(comparison.equal_without_volatile) <= sidecars, comparison.summary()
+    for reasons in comparison.equal_without_volatile.values():
+        assert all(why.split(":")[0].endswith("Seconds") for why in reasons), reasons
+    remade = [image, path("deface", desc="face", suffix="mask", ext=".nii.gz"), pairs,
+              "results/deface_qa/model/model.json", decision,
+              path("deface_qa", desc="cohortflow", suffix="faces", ext=".png",
+                   datatype="figures")]  # fmt: skip
+    for rel in remade:
+        assert rel in comparison.identical, (rel, comparison.summary())

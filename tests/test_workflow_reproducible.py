@@ -5,8 +5,10 @@ bundles.
 
 The demo here is cut to fit CI: two demo subjects (DICOM), a 3 mm copy of the MNI template,
 stages ingest → preprocess → wm_clusters, genotype QC + association, FHIR and the run record
-(classification and defacing are left out; the full demo is compared by
-bench/reproducibility.py, with every stage). Runs after the first take the generated demo inputs
+(classification and defacing are left out: the suite repeats them on the session's demo run,
+tests/test_workflow_classify.py retraining the CNN and tests/test_workflow_deface.py one
+subject's defacing and evaluation, to the same bytes; the full demo, every stage in two clean
+runs, is compared by bench/reproducibility.py). Runs after the first take the generated demo inputs
 (resources/demo, byte-identical by tests/test_demo_mri.py) from it, to save its half minute.
 """
 
