@@ -399,6 +399,18 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     )
 
 
+def rerun_in_copy(run: WorkflowRun, work: Path, *args: str, cores: int = 2):
+    """Snakemake again (with ``args``) in a copy of a demo run at ``work``: the copy keeps the
+    files' times, so only what ``args`` force or target is made again."""
+    shutil.copytree(run.workdir, work, symlinks=True)
+    return subprocess.run(
+        snakemake_command(REPO, work, *args, "--configfile", str(work / "config.yaml"),
+                          cores=cores),
+        capture_output=True, text=True, timeout=900,
+        env=os.environ | {"COHORTFLOW_PSEUDONYM_KEY": TEST_KEY},
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------- PLINK
 needs_plink = pytest.mark.skipif(
     not (shutil.which("plink1.9") and shutil.which("plink2")),

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO, TEST_KEY, snakemake_command
+from conftest import REPO, TEST_KEY, rerun_in_copy
 
 from cohortflow.classify.card import load_model
 from cohortflow.classify.metrics import COUNTS, METRICS
@@ -100,15 +98,7 @@ def test_the_model_does_not_depend_on_the_cores_granted(demo_run, tmp_path):
 
     assert demo_run.step3_returncode == 0, demo_run.step3_output[-3000:]
     work = tmp_path / "cores1"
-    shutil.copytree(demo_run.workdir, work, symlinks=True)
-    result = subprocess.run(
-        snakemake_command(
-            REPO, work, "--configfile", str(work / "config.yaml"),
-            "--forcerun", "classify_train", cores=1,
-        ),
-        capture_output=True, text=True, timeout=900,
-        env=os.environ | {"COHORTFLOW_PSEUDONYM_KEY": TEST_KEY},
-    )  # fmt: skip
+    result = rerun_in_copy(demo_run, work, "--forcerun", "classify_train", cores=1)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "classify_train" in result.stdout + result.stderr
     comparison = compare_runs(demo_run.workdir, work)

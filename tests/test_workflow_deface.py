@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import shutil
-import subprocess
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from conftest import EXTERNAL_DEFACER, REPO, TEST_KEY, snakemake_command
+from conftest import EXTERNAL_DEFACER, rerun_in_copy
 
 from cohortflow.deface.features import FEATURES
 from cohortflow.ingest import dicom_series, dicom_volume
@@ -128,7 +125,6 @@ def test_defacing_and_its_evaluation_repeat_to_the_same_bytes(demo_run, tmp_path
     assert demo_run.step3_returncode == 0, demo_run.step3_output[-3000:]
     label = next(iter(demo_run.good.values()))
     work = tmp_path / "again"
-    shutil.copytree(demo_run.workdir, work, symlinks=True)
 
     def path(stage, **kw):
         return bids(stage, subject=label, session="01", **kw)
@@ -136,16 +132,9 @@ def test_defacing_and_its_evaluation_repeat_to_the_same_bytes(demo_run, tmp_path
     image = path("deface", desc="defaced", suffix="FLAIR", ext=".nii.gz")
     pairs = path("deface_qa", suffix="pairs", ext=".tsv")
     decision = path("deface_qa", desc="cohortflow", suffix="decision", ext=".json")
-    result = subprocess.run(
-        # --forcerun with files: only this subject's jobs (a rule name would force every
-        # subject's, since the evaluator is trained on all of them).
-        snakemake_command(
-            REPO, work, decision, "--configfile", str(work / "config.yaml"),
-            "--forcerun", image, pairs,
-        ),
-        capture_output=True, text=True, timeout=900,
-        env=os.environ | {"COHORTFLOW_PSEUDONYM_KEY": TEST_KEY},
-    )  # fmt: skip
+    # --forcerun with files: only this subject's jobs (a rule name would force every subject's,
+    # since the evaluator is trained on all of them).
+    result = rerun_in_copy(demo_run, work, decision, "--forcerun", image, pairs)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     ran = re.findall(r"^(?:local)?rule (\w+):", output, re.M)
