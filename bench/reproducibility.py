@@ -11,17 +11,24 @@ are set aside (with the reason), which are only numerically equal, and any real 
 Usage::
 
     python bench/reproducibility.py [--subjects 12] [--template-mm 1] [--fast] [--keep DIR]
+                                    [--profile profiles/slurm [--profile-args ...]]
 
 ``--fast`` shrinks what takes minutes on a laptop (a 4 mm CNN input with a sixteenth of the
 filters and 3 epochs, one permutation, split strategy A, 2 defacing pairs per type) without
 leaving a stage out; ``--template-mm 2`` registers to a 2 mm copy of the MNI template.
 Defaults: the demo config as shipped.
+
+``--profile`` runs the second run through that workflow profile instead of locally, so the
+comparison also tells whether the executor changes any byte: ``--profile profiles/slurm`` on a
+cluster (its account and partition from the user's own profile, or given with
+``--profile-args "--slurm-no-account"``), after which both runs must still agree file by file.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -72,12 +79,13 @@ def _config(work: Path, args: argparse.Namespace) -> Path:
     return path
 
 
-def _run(work: Path, config: Path, cores: int) -> float:
+def _run(work: Path, config: Path, cores: int, extra: list[str]) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTFLOW_PSEUDONYM")}
     env["SOURCE_DATE_EPOCH"] = EPOCH
     cmd = [
         *(sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")),
         *("--directory", str(work), "--configfile", str(config), "--cores", str(cores)),
+        *extra,
     ]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -93,14 +101,19 @@ def main() -> int:
     ap.add_argument("--fast", action="store_true")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    ap.add_argument("--profile", type=Path, help="workflow profile for the second run")
+    ap.add_argument("--profile-args", default="", help="more options for the second run")
     args = ap.parse_args()
     from cohortflow.reproducibility import compare_runs
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="cohortflow-repro-"))
     runs = [base / "run_a", base / "run_b"]
-    for work in runs:
-        seconds = _run(work, _config(work, args), args.cores)
-        print(f"{work}: {seconds:.0f} s", flush=True)
+    profile = [] if args.profile is None else ["--workflow-profile", str(args.profile.resolve())]
+    second = [*profile, *shlex.split(args.profile_args)]
+    for work, extra in zip(runs, ([], second), strict=True):
+        seconds = _run(work, _config(work, args), args.cores, extra)
+        how = " ".join(extra) or "local"
+        print(f"{work}: {seconds:.0f} s ({how})", flush=True)
     result = compare_runs(*runs)
     stages = sorted({Path(p).parts[1] for p in result.identical if p.startswith("results/")})
     print(f"byte-identical: {len(result.identical)} files (results/ stages: {', '.join(stages)})")
