@@ -108,9 +108,10 @@ def main() -> int:
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="cohortflow-repro-"))
     runs = [base / "run_a", base / "run_b"]
-    profile = [] if args.profile is None else ["--workflow-profile", str(args.profile.resolve())]
-    second = [*profile, *shlex.split(args.profile_args)]
-    for work, extra in zip(runs, ([], second), strict=True):
+    second = shlex.split(args.profile_args)
+    if args.profile is not None:
+        second = ["--workflow-profile", str(args.profile.resolve()), *second]
+    for work, extra in ((runs[0], []), (runs[1], second)):
         seconds = _run(work, _config(work, args), args.cores, extra)
         how = " ".join(extra) or "local"
         print(f"{work}: {seconds:.0f} s ({how})", flush=True)
