@@ -5,11 +5,16 @@
   template with the same transform. Lesions are bright on FLAIR, so they must land in the
   chosen (bright white-matter) cluster far more often than a random brain voxel does.
 * ms_patient01_native: raw 2D FLAIR with skull (0.72 x 0.72 x 4 mm): passes the cohort QC.
+
+Each subject's pipeline is single-threaded (as in the workflow), so the two run side by side in
+two processes, once for the module; each test then checks its own subject.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import nibabel as nib
 import numpy as np
@@ -43,6 +48,23 @@ def template(tmp_path_factory):
     return files, work / "t.json"
 
 
+@pytest.fixture(scope="module")
+def real_runs(shared_data, template, tmp_path_factory) -> dict[str, tuple[Future, object]]:
+    """Both subjects through N4, registration and clustering at once: subject -> (future, work)."""
+    folder = shared_data / "mri" / "nifti"
+    images = {
+        "patient07": folder / "ms_patient07_mni" / "FLAIR.nii.gz",
+        "patient01": folder / "ms_patient01_native" / "FLAIR.nii.gz",
+    }
+    runs = {}
+    spawn = multiprocessing.get_context("spawn")  # no forked copy of pytest's threads
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        for subject, image in images.items():
+            work = tmp_path_factory.mktemp(subject)
+            runs[subject] = (pool.submit(_pipeline, image, template, work, subject), work)
+    return runs
+
+
 def _pipeline(image, template, work, subject):
     files, record = template
     n4 = work / "n4.nii.gz"
@@ -65,9 +87,10 @@ def _pipeline(image, template, work, subject):
     return reg, clusters
 
 
-def test_lesions_land_in_the_chosen_white_matter_cluster(shared_data, template, tmp_path):
+def test_lesions_land_in_the_chosen_white_matter_cluster(shared_data, template, real_runs):
     folder = shared_data / "mri" / "nifti" / "ms_patient07_mni"
-    reg, clusters = _pipeline(folder / "FLAIR.nii.gz", template, tmp_path, "patient07")
+    future, tmp_path = real_runs["patient07"]
+    reg, clusters = future.result()
     # The lesion mask is on the FLAIR's grid; same transform, nearest neighbour.
     lesion_img = nib.load(folder / "lesion_mask.nii.gz")
     write_nifti(tmp_path / "lesion.nii.gz", (lesion_img.get_fdata() > 0.5).astype(np.uint8),
@@ -97,9 +120,9 @@ def test_lesions_land_in_the_chosen_white_matter_cluster(shared_data, template, 
     assert record["ChosenCluster"] == 3  # the brightest cluster
 
 
-def test_raw_native_flair_with_skull_passes_qc(shared_data, template, tmp_path):
-    image = shared_data / "mri" / "nifti" / "ms_patient01_native" / "FLAIR.nii.gz"
-    reg, clusters = _pipeline(image, template, tmp_path, "patient01")
+def test_raw_native_flair_with_skull_passes_qc(real_runs):
+    future, _ = real_runs["patient01"]
+    reg, clusters = future.result()
     row = {k: str(v) for k, v in {**reg, **clusters}.items()}
     print(f"patient01: {row}")
     assert qc_flags(row, QC_BOUNDS) == []

@@ -17,6 +17,7 @@ from cohortflow.preprocess.registration import (
     apply_forward,
     jacobian_determinant,
     register,
+    registration_recipe,
 )
 from cohortflow.preprocess.templates import TEMPLATE_FILES, prepare_template, space_label
 
@@ -83,7 +84,8 @@ def test_fast_preset_recovers_a_known_deformation(template_2mm, tmp_path):
     assert jac["folded_fraction"] == 0.0
     # The composed transform carries the scaling: volumes shrink by ~1/1.05^3 on average.
     assert 0.6 < jac["jacobian_min"] < 1.0 < jac["jacobian_max"] < 1.6
-    assert len(result.commands) == 1 and "--winsorize-image-intensities" in result.commands[0]
+    assert len(result.commands) == 3
+    assert all("--winsorize-image-intensities" in command for command in result.commands)
 
 
 def test_heteromri_preset_is_the_published_recipe():
@@ -99,6 +101,26 @@ def test_heteromri_preset_is_the_published_recipe():
         assert "--shrink-factors 8x4x2x1" in args
         assert "--smoothing-sigmas 3x2x1x0vox" in args
     assert preset.winsorize == (0.005, 0.995)
+
+
+def test_fast_preset_is_three_short_passes_of_the_published_syn():
+    """fast keeps heteromri's pass structure, SyN transform and metric; only the schedule
+    is shorter (stops at 2 mm), and its first pass starts with an affine stage."""
+    fast, published = PRESETS["fast"], PRESETS["heteromri"]
+    assert len(fast.passes) == 3 and fast.winsorize == published.winsorize
+    assert [s.transform for s in fast.passes[0].stages] == ["Affine[0.1]", "SyN[0.1,3,0]"]
+    for stage in [step.stages[-1] for step in fast.passes]:
+        published_syn = published.passes[0].stages[0]
+        assert stage.transform == published_syn.transform == "SyN[0.1,3,0]"
+        assert (stage.metric, stage.bins, stage.sampling) == ("MI", 32, "None")
+        assert stage.iterations == (100, 70, 20) and stage.shrink_factors == (8, 4, 2)
+    assert all(step.initialise == "centre-of-mass" for step in fast.passes)
+    assert PRESETS["affine-syn"].passes == fast.passes[:1]
+    # The rule parameter behind the params rerun trigger names every stage of every pass.
+    recipe = registration_recipe("fast")
+    assert recipe.count("centre-of-mass --transform SyN[0.1,3,0]") == 2
+    assert recipe.count("--convergence [100x70x20,1e-06,10]") == 3
+    assert len({registration_recipe(name) for name in PRESETS}) == len(PRESETS)
 
 
 def test_metrics_on_known_values():

@@ -17,6 +17,7 @@ from cohortflow.genotype_qc.steps import InputSettings, step_dir_name
 from cohortflow.ingest.dicom_series import RoleRules
 from cohortflow.ingest.pseudonym import key_fingerprint, load_key
 from cohortflow.paths import bids, subject_log
+from cohortflow.preprocess.registration import registration_recipe
 from cohortflow.preprocess.templates import (
     TEMPLATE_FILES,
     space_label,
@@ -158,6 +159,10 @@ TEMPLATE = {
 }
 TEMPLATE_RECORD = f"resources/templates/{SPACE}/template.json"
 N_CLUSTERS = config["wm_clusters"]["n_clusters"]
+# Every stage parameter of the chosen preset, as a rule parameter: when a new release changes
+# what a preset name means, Snakemake's params trigger reruns the registrations made with the
+# old recipe instead of keeping them under the same name.
+REGISTRATION_RECIPE = registration_recipe(config["preprocess"]["preset"])
 
 
 def preprocessed(desc, ext=".nii.gz", space=SPACE, suffix=None, datatype="anat", **ids):
@@ -195,7 +200,9 @@ def registration_transform():
 
 
 def registration_runtime(wildcards, attempt):
-    minutes = {"fast": 30, "heteromri": 240}[config["preprocess"]["preset"]]
+    minutes = {"fast": 30, "affine-syn": 30, "heteromri": 240}[
+        config["preprocess"]["preset"]
+    ]
     return minutes * attempt
 
 

@@ -75,6 +75,7 @@ rule preprocess_register:
         runtime=registration_runtime,
     params:
         preset=config["preprocess"]["preset"],
+        recipe=REGISTRATION_RECIPE,
         seed=config["preprocess"]["seed"],
     script:
         "../scripts/preprocess_register.py"
