@@ -159,9 +159,9 @@ TEMPLATE = {
 }
 TEMPLATE_RECORD = f"resources/templates/{SPACE}/template.json"
 N_CLUSTERS = config["wm_clusters"]["n_clusters"]
-# Every stage parameter of the chosen preset, as a rule parameter: when a new release changes
-# what a preset name means, Snakemake's params trigger reruns the registrations made with the
-# old recipe instead of keeping them under the same name.
+# Every stage parameter of the chosen preset is a parameter of preprocess_register, so when a
+# new release changes what a preset name means, Snakemake's params trigger reruns the
+# registrations made with the old recipe instead of keeping them under the same name.
 REGISTRATION_RECIPE = registration_recipe(config["preprocess"]["preset"])
 
 
