@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
 QC_BOUNDS = {
     "min_correlation": 0.3,
+    "min_mutual_information": 0.15,
     "min_wm_dice": 0.7,
     "max_folded_fraction": 0.0,
     "jacobian_range": [0.05, 20.0],

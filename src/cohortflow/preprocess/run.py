@@ -202,6 +202,7 @@ def qc_flags(row: dict[str, str], bounds: dict[str, Any]) -> list[str]:
     reasons = []
     checks = [
         ("correlation", "min", bounds["min_correlation"]),
+        ("mutual_information", "min", bounds["min_mutual_information"]),
         ("wm_dice", "min", bounds["min_wm_dice"]),
         ("folded_fraction", "max", bounds["max_folded_fraction"]),
         ("jacobian_min", "min", bounds["jacobian_range"][0]),
