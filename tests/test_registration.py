@@ -110,8 +110,8 @@ def test_fast_preset_is_three_short_passes_of_the_published_syn():
     fast, published = PRESETS["fast"], PRESETS["heteromri"]
     assert len(fast.passes) == 3 and fast.winsorize == published.winsorize
     assert [s.transform for s in fast.passes[0].stages] == ["Affine[0.1]", "SyN[0.1,3,0]"]
+    published_syn = published.passes[0].stages[0]
     for stage in [step.stages[-1] for step in fast.passes]:
-        published_syn = published.passes[0].stages[0]
         assert stage.transform == published_syn.transform == "SyN[0.1,3,0]"
         assert (stage.metric, stage.bins, stage.sampling) == ("MI", 32, "None")
         assert stage.iterations == (100, 70, 20) and stage.shrink_factors == (8, 4, 2)

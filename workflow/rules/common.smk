@@ -200,9 +200,7 @@ def registration_transform():
 
 
 def registration_runtime(wildcards, attempt):
-    minutes = {"fast": 30, "affine-syn": 30, "heteromri": 240}[
-        config["preprocess"]["preset"]
-    ]
+    minutes = 240 if config["preprocess"]["preset"] == "heteromri" else 30
     return minutes * attempt
 
 
