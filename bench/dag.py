@@ -4,7 +4,9 @@ Writes a synthetic sample sheet per size (NIfTI sources, half labelled, three pr
 source files are empty placeholders, which a dry run never reads), then times
 ``snakemake -n --quiet`` with the demo config (every stage on, FHIR included) in a fresh
 working folder, and prints one row per size: seconds, jobs, and seconds per 1,000 subjects
-(flat when the DAG build is linear). Target: at most 60 s for 10,000 subjects.
+(flat when the DAG build is linear) and milliseconds per job. Target: at most 60 s for 10,000
+subjects. ``--without deface deface_qa`` turns those stages off in that config, to show what the
+build costs with fewer jobs per subject.
 
 ``--floor`` also times a bare Snakefile of the same shape, the floor that Snakemake itself sets:
 per subject, nine chained one-line rules with cohortflow's numbers of files per job (from its
@@ -18,7 +20,8 @@ what the same number of jobs costs however few files they write.
 
 Usage::
 
-    python bench/dag.py [--sizes 100 1000 10000] [--floor] [--profile]  # profile: cProfile top 15
+    python bench/dag.py [--sizes 100 1000 10000] [--floor] [--profile] [--without STAGE ...]
+    # --profile: cProfile top 15
 """
 
 from __future__ import annotations
@@ -95,8 +98,11 @@ def floor_snakefile(folder: Path, one_output: bool = False) -> Path:
     return path
 
 
-def dry_run(n: int, profile: bool, floor: str | None = None) -> tuple[float, int, str]:
-    """``floor``: None for cohortflow, "bare" or "bare-1" for the bare Snakefiles."""
+def dry_run(
+    n: int, profile: bool, floor: str | None = None, without: tuple[str, ...] = ()
+) -> tuple[float, int, str]:
+    """``floor``: None for cohortflow, "bare" or "bare-1" for the bare Snakefiles; ``without``:
+    stages turned off in cohortflow's config."""
     with tempfile.TemporaryDirectory(prefix=f"cohortflow-dag-{n}-") as tmp:
         work = Path(tmp)
         samples = sheet(n, work)
@@ -108,6 +114,10 @@ def dry_run(n: int, profile: bool, floor: str | None = None) -> tuple[float, int
             text = (REPO / "config" / "config.yaml").read_text()
             text = re.sub(r"(?m)^samples: .*$", f"samples: {samples}", text)
             text = re.sub(r"(?m)^(    (?:schema|profiles|validator)): .*$", r"\1: null", text)
+            for stage in without:
+                text, found = re.subn(rf"(?m)^(  {stage}): true$", r"\1: false", text)
+                if not found:
+                    raise SystemExit(f"--without {stage}: no 'stages.{stage}: true' in the config")
             config.write_text(text.replace("allow_demo_key: true", "allow_demo_key: false"))
             snakefile = REPO / "Snakefile"
         cmd = [
@@ -132,16 +142,19 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=[100, 1000, 10000])
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--floor", action="store_true", help="also time the bare Snakefile")
+    ap.add_argument(
+        "--without", nargs="+", default=[], metavar="STAGE",
+        help="stages to turn off in cohortflow's config (e.g. deface deface_qa)",
+    )  # fmt: skip
     args = ap.parse_args()
-    print(
-        f"{'workflow':>10} {'subjects':>9} {'seconds':>8} {'jobs':>7} {'s per 1,000 subjects':>21}"
-    )
+    print(f"{'workflow':>10} {'subjects':>9} {'seconds':>8} {'jobs':>7} "
+          f"{'s per 1,000 subjects':>21} {'ms per job':>11}")  # fmt: skip
     for n in args.sizes:
         for floor in (None, "bare", "bare-1") if args.floor else (None,):
-            seconds, jobs, out = dry_run(n, args.profile, floor)
+            seconds, jobs, out = dry_run(n, args.profile, floor, tuple(args.without))
             name = floor or "cohortflow"
-            print(f"{name:>10} {n:>9} {seconds:>8.1f} {jobs:>7} {seconds / n * 1000:>21.2f}",
-                  flush=True)  # fmt: skip
+            print(f"{name:>10} {n:>9} {seconds:>8.1f} {jobs:>7} {seconds / n * 1000:>21.2f} "
+                  f"{seconds / jobs * 1000:>11.2f}", flush=True)  # fmt: skip
             if args.profile:
                 lines = out.splitlines()
                 head = next(i for i, line in enumerate(lines) if "ncalls" in line)
