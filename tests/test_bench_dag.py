@@ -10,11 +10,15 @@ import sys
 from conftest import REPO
 
 
-def _rows(*args: str) -> dict[tuple[str, int], int]:
-    done = subprocess.run(
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, str(REPO / "bench" / "dag.py"), *args],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+
+
+def _rows(*args: str) -> dict[tuple[str, int], int]:
+    done = _bench(*args)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {}
     for line in done.stdout.splitlines()[1:]:
@@ -31,8 +35,5 @@ def test_dag_benchmark_counts_nine_jobs_per_subject_and_six_without_defacing():
         assert full[name, 14] - full[name, 12] == 2 * 9, (name, full)
     fewer = _rows("--sizes", "12", "14", "--without", "deface", "deface_qa")
     assert fewer["cohortflow", 14] - fewer["cohortflow", 12] == 2 * 6, fewer
-    bad = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "dag.py"), "--sizes", "12", "--without", "nope"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    bad = _bench("--sizes", "12", "--without", "nope")
     assert bad.returncode != 0 and "--without nope" in bad.stderr
