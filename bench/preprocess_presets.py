@@ -47,8 +47,8 @@ PRESETS = ("heteromri", "fast")
 def _demo_input(name: str) -> tuple[Path, Path]:
     """The ingested FLAIR of a demo subject and its truth folder."""
     from cohortflow.config import read_sample_sheet
-    from cohortflow.ingest.pseudonym import DEMO_KEY, PseudonymKey, subject_label
     from cohortflow.paths import bids
+    from cohortflow.privacy.pseudonym import DEMO_KEY, PseudonymKey, subject_label
 
     sheet = read_sample_sheet(
         REPO / "config/samples.tsv", REPO / "workflow/schemas/samples.schema.yaml"

@@ -340,8 +340,8 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
     step 2 runs ingest for every subject end to end through Snakemake.
     """
     from cohortflow.demo.cohort import demo_manifest, sample_sheet_text
-    from cohortflow.ingest.pseudonym import PseudonymKey, subject_label
     from cohortflow.preprocess.templates import coarse_nilearn_template
+    from cohortflow.privacy.pseudonym import PseudonymKey, subject_label
 
     work = tmp_path_factory.mktemp("demo_run")
     env = {**os.environ, "COHORTFLOW_PSEUDONYM_KEY": TEST_KEY}

@@ -467,7 +467,7 @@ def test_enhanced_multiframe_dicom_is_defaced_voxel_for_voxel(tmp_path):
 
     from cohortflow.deface.dicom import deface_dataset
     from cohortflow.ingest import dicom_series, dicom_volume
-    from cohortflow.ingest.pseudonym import PseudonymKey
+    from cohortflow.privacy.pseudonym import PseudonymKey
 
     series = dicom_series.discover_series(ENHANCED).series[0]
     before = dicom_volume.volume_to_nifti(dicom_volume.read_volume(series))

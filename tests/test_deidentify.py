@@ -26,17 +26,15 @@ from pydicom.uid import (
 
 from cohortflow import __version__
 from cohortflow.errors import DicomError
-from cohortflow.ingest.deidentify import (
-    BASIC_PROFILE,
-    COMPOUND_RESOLUTION,
+from cohortflow.privacy.deidentify import (
     IMPLEMENTATION_CLASS_UID,
     deidentify_dataset,
     deidentify_file,
-    find_phi,
-    identifying_values,
-    profile_action,
 )
-from cohortflow.ingest.pseudonym import DEMO_KEY, PseudonymKey, remap_uid
+from cohortflow.privacy.phi import find_phi, identifying_values
+from cohortflow.privacy.profile import profile_action
+from cohortflow.privacy.ps3_15 import BASIC_PROFILE, COMPOUND_RESOLUTION
+from cohortflow.privacy.pseudonym import DEMO_KEY, PseudonymKey, remap_uid
 
 KEY = PseudonymKey(DEMO_KEY, "demo")
 OTHER_KEY = PseudonymKey(b"another-test-key-of-enough-bytes", "env")
@@ -234,7 +232,6 @@ def test_no_identifying_value_survives_in_the_written_file(tmp_path: Path) -> No
         "MARPLE^JANE",
         "SN-778812",
         "Kopf MUSTERMANN",
-        "t1_mprage_sag",
         "RP-778899",
         "Kopf nativ Station 4B",
         "ERIKA MUSTERMANN private note",
@@ -245,13 +242,20 @@ def test_no_identifying_value_survives_in_the_written_file(tmp_path: Path) -> No
         "frame checked by WATSON",
         "annotated by Dr. Hyde",
         "KLINIK_PACS",
+        # A local procedure code: not named by the table, not on the acquisition keep-list
+        "MRKOPF",
+        "MRT Kopf",
         original.SOPInstanceUID,
         original.StudyInstanceUID,
         original.ReferencedImageSequence[0].ReferencedSOPInstanceUID,
     }
     assert expected <= phi
-    # Short, numeric and coded values would raise false alarms; kept values are not secrets.
-    assert not phi & {"F", "61", "1.68", "MRKOPF", "MRT Kopf", "Prisma_fit", MRImageStorage}
+    # Short, numeric and coded values would raise false alarms; kept values are not secrets;
+    # text made only of the controlled vocabulary ("t1_mprage_sag", removed here as a
+    # descriptor) identifies no one, and outputs write such terms on purpose.
+    assert not phi & {
+        "F", "61", "1.68", "Prisma_fit", MRImageStorage, "t1_mprage_sag"
+    }  # fmt: skip
     # The scanner finds every term in the original file, and none in the de-identified one.
     assert set(find_phi(src.read_bytes(), phi)) == phi
     assert find_phi(dst.read_bytes(), phi) == []
@@ -288,11 +292,10 @@ def test_actions_of_the_basic_profile_are_applied(tmp_path: Path) -> None:
         "ReferencedStudySequence",  # X/Z
     )
     assert not [keyword for keyword in removed if keyword in out]
+    # Attributes the table does not name are kept only when on the acquisition keep-list: a
+    # local procedure code sequence is not (its code meaning is the site's text).
+    assert "ProcedureCodeSequence" not in out
     # Kept sequences are cleaned item by item (K), per-frame groups included.
-    procedure = out.ProcedureCodeSequence[0]
-    assert (procedure.CodeValue, procedure.CodeMeaning) == ("MRKOPF", "MRT Kopf")
-    assert procedure.ContentCreatorName == ""
-    assert not [elem for elem in procedure if elem.tag.is_private]
     for frame, original in zip(
         out.PerFrameFunctionalGroupsSequence, ds.PerFrameFunctionalGroupsSequence, strict=True
     ):
@@ -462,9 +465,12 @@ def test_every_code_of_the_table_resolves_to_a_simple_action() -> None:
 def test_keep_descriptions_cleans_them_instead(tmp_path: Path) -> None:
     ds = _mr_image(_series_uids(), 1)
     out = deidentify_dataset(ds, KEY, subject_label=LABEL, keep_descriptions=True)
-    assert out.SeriesDescription == out.ProtocolName == "t1_mprage_sag"
-    assert out.StudyDescription == "Kopf"  # the patient's name is cut out
-    assert out.DeidentificationMethod[-1] == "Study/Series Description and Protocol Name cleaned"
+    # Rebuilt from the controlled vocabulary: no source text, not even the parts that pass.
+    assert out.SeriesDescription == out.ProtocolName == "T1 MPRAGE SAG"
+    assert out.StudyDescription == "BRAIN"  # "Kopf MUSTERMANN": the name is no term
+    assert out.DeidentificationMethod[-1] == "Descriptions rebuilt from a controlled vocabulary"
+    codes = [item.CodeValue for item in out.DeidentificationMethodCodeSequence]
+    assert codes == ["113100", "113105"]  # Basic Profile, Clean Descriptors Option
 
     phi = identifying_values(ds, keep_descriptions=True)
     assert "t1_mprage_sag" not in phi and "MUSTERMANN" in phi

@@ -121,8 +121,9 @@ def test_supine_and_prone_folders_mixed_are_two_series(tmp_path: Path, shared_da
         select_series(found, "T1w", RoleRules(), on_multiple="error")
     message = str(caught.value)
     assert "2 T1w series" in message
-    assert "series 2 't1_fl2d_sag' (3 files)" in message
-    assert "series 3 't1_fl2d_sag' (3 files)" in message
+    # Series are named by number (and role), never by their free-text description.
+    assert "series 2 (3 files)" in message and "series 3 (3 files)" in message
+    assert "t1_fl2d_sag" not in message
 
     chosen, summary = select_series(found, "T1w", RoleRules(), on_multiple="last")
     assert chosen.series_number == 3

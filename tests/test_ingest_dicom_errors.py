@@ -8,8 +8,8 @@ import pydicom
 import pytest
 
 from cohortflow.errors import DicomError, InputError
-from cohortflow.ingest.pseudonym import PseudonymKey
 from cohortflow.ingest.run import IngestSettings, ingest_subject
+from cohortflow.privacy.pseudonym import PseudonymKey
 
 KEY = PseudonymKey(b"error-test-key-0123456789abcdef", "env")
 

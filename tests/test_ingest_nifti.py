@@ -10,8 +10,8 @@ import pytest
 
 from cohortflow.errors import InputError, NiftiError
 from cohortflow.ingest.nifti_input import find_bids_image, load_nifti_3d
-from cohortflow.ingest.pseudonym import PseudonymKey
 from cohortflow.ingest.run import IngestSettings, ingest_subject
+from cohortflow.privacy.pseudonym import PseudonymKey
 
 KEY = PseudonymKey(b"k" * 32, "env")
 

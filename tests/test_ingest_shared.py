@@ -9,9 +9,9 @@ import nibabel as nib
 import pydicom
 import pytest
 
-from cohortflow.ingest.deidentify import find_phi, identifying_values
-from cohortflow.ingest.pseudonym import PseudonymKey
 from cohortflow.ingest.run import IngestSettings, export_deidentified_dicom, ingest_subject
+from cohortflow.privacy.phi import find_phi, identifying_values
+from cohortflow.privacy.pseudonym import PseudonymKey
 
 KEY = PseudonymKey(b"shared-data-test-key-0123456789", "env")
 SERIES = {

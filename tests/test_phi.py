@@ -11,7 +11,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from cohortflow.ingest.deidentify import find_phi, identifying_values
+from cohortflow.privacy.phi import find_phi, identifying_values
 
 pytestmark = pytest.mark.slow
 

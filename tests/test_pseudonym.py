@@ -7,7 +7,7 @@ import re
 import pytest
 
 from cohortflow.errors import ConfigError
-from cohortflow.ingest.pseudonym import (
+from cohortflow.privacy.pseudonym import (
     DEMO_KEY,
     KEY_ENV,
     KEY_FILE_ENV,
@@ -71,7 +71,7 @@ def test_uid_remap_is_valid_and_stable():
 
 
 def test_job_refuses_a_key_other_than_the_dags(monkeypatch):
-    from cohortflow.ingest.pseudonym import key_fingerprint, load_job_key
+    from cohortflow.privacy.pseudonym import key_fingerprint, load_job_key
 
     monkeypatch.setenv(KEY_ENV, "the-real-secret-key-of-the-run")
     fingerprint = key_fingerprint(load_key(allow_demo_key=False))

@@ -58,7 +58,7 @@ def test_genotype_qc_as_fhir_bundles_on_a_server(genotype_run, fhir_server):
     """Per sample a Patient (pseudonym only) and five Observations, in transactions of at most
     50 entries that the FHIR server accepts; no sample ID of the .fam gets into them."""
     from cohortflow.fhir.upload import UploadSettings, post_bundle
-    from cohortflow.ingest.pseudonym import DEMO_KEY, PseudonymKey, subject_label
+    from cohortflow.privacy.pseudonym import DEMO_KEY, PseudonymKey, subject_label
 
     work, result = genotype_run
     assert result.returncode == 0, result.stdout + result.stderr

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cohortflow.errors import ConfigError
 from cohortflow.ingest.nifti_input import is_bids_dataset
-from cohortflow.ingest.pseudonym import PseudonymKey, make_subject_map
+from cohortflow.privacy.pseudonym import PseudonymKey, make_subject_map
 
 OUR_DEFACER = "cohortflow"
 DEMO_MRI_RAW = re.compile(r"^resources/demo/mri/(?P<demo>[A-Za-z0-9]+)/raw(/.*)?$")

@@ -15,7 +15,7 @@ from cohortflow.genotype_qc.report import PLOTS as GENOTYPE_QC_PLOTS
 from cohortflow.genotype_qc.steps import STEPS as GENOTYPE_QC_STEP_NAMES
 from cohortflow.genotype_qc.steps import InputSettings, step_dir_name
 from cohortflow.ingest.dicom_series import RoleRules
-from cohortflow.ingest.pseudonym import key_fingerprint, load_key
+from cohortflow.privacy.pseudonym import key_fingerprint, load_key
 from cohortflow.paths import bids, subject_log
 from cohortflow.preprocess.registration import registration_recipe
 from cohortflow.preprocess.templates import (

@@ -1,6 +1,6 @@
 from cohortflow.fhir.run import run_genotypes
-from cohortflow.ingest.pseudonym import load_job_key
 from cohortflow.logutil import job_logging
+from cohortflow.privacy.pseudonym import load_job_key
 
 with job_logging(snakemake.log[0], "fhir.genotypes"):
     key = load_job_key(

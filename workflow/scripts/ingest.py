@@ -1,6 +1,6 @@
-from cohortflow.ingest.pseudonym import load_job_key
 from cohortflow.ingest.run import IngestSettings, ingest_subject
 from cohortflow.logutil import job_logging
+from cohortflow.privacy.pseudonym import load_job_key
 
 w = snakemake.wildcards
 with job_logging(snakemake.log[0], "ingest") as log:

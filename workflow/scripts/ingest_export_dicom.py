@@ -1,6 +1,6 @@
-from cohortflow.ingest.pseudonym import load_job_key
 from cohortflow.ingest.run import IngestSettings, export_deidentified_dicom
 from cohortflow.logutil import job_logging
+from cohortflow.privacy.pseudonym import load_job_key
 
 with job_logging(snakemake.log[0], "ingest") as log:
     export_deidentified_dicom(

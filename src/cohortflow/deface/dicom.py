@@ -27,9 +27,9 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from cohortflow.errors import DicomError, InputError
 from cohortflow.ingest import dicom_volume
-from cohortflow.ingest.deidentify import deidentify_dataset
-from cohortflow.ingest.pseudonym import PseudonymKey, remap_uid
 from cohortflow.ingest.run import IngestSettings, export_deidentified_dicom
+from cohortflow.privacy.deidentify import deidentify_dataset
+from cohortflow.privacy.pseudonym import PseudonymKey, remap_uid
 
 CLEAN_VISUAL_FEATURES = ("113102", "DCM", "Clean Recognizable Visual Features Option")
 _LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])

@@ -362,8 +362,8 @@ def run_export_dicom(
     key_fingerprint: str,
 ) -> int:
     from cohortflow.deface.dicom import export_defaced_dicom
-    from cohortflow.ingest.pseudonym import load_job_key
     from cohortflow.ingest.run import IngestSettings
+    from cohortflow.privacy.pseudonym import load_job_key
 
     key = load_job_key(allow_demo_key=allow_demo_key, fingerprint=key_fingerprint)
     return export_defaced_dicom(

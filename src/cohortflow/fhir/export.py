@@ -174,7 +174,7 @@ def subject_bundle(
 
 def sample_pseudonyms(samples: pd.DataFrame, key) -> list[str]:
     """HMAC labels of the samples' IIDs (FID_IID where IIDs repeat across families)."""
-    from cohortflow.ingest.pseudonym import make_subject_map
+    from cohortflow.privacy.pseudonym import make_subject_map
 
     ids = samples["IID"].astype(str)
     if ids.duplicated().any():

@@ -29,7 +29,9 @@ from pydicom.multival import MultiValue
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from cohortflow.errors import ConfigError, DicomError, SeriesSelectionError
-from cohortflow.ingest.deidentify import find_phi, identifying_values
+from cohortflow.privacy.descriptors import is_vocabulary_text, rebuild_description
+from cohortflow.privacy.phi import identifying_attributes
+from cohortflow.privacy.profile import attribute_name
 
 ROLES = ("FLAIR", "T1w", "T2w", "other")
 TARGET_ROLES = ROLES[:-1]  # "other" is never a target
@@ -113,26 +115,14 @@ def _as_strings(value: Any) -> list[str]:
 MR_IMAGE_SOP_CLASSES = frozenset(
     {"1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.4.4"}
 )
-#: Characters of protocol names; anything else (commas, semicolons, quotes) hints at free text.
-_SAFE_TEXT = re.compile(r"^[A-Za-z0-9 _\-+*.()/\\#:]{1,64}$")
-#: Dates in any common notation, times, and runs of 5+ digits (IDs, phone numbers).
-_DATE_OR_NUMBER = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}|\d{5,}")
-REMOVED_TEXT = "[removed: free text]"
+#: Attributes that name the person a file belongs to: every file of one series must agree on
+#: them (a series assembled from two patients' files is refused, naming the attribute).
+IDENTITY_KEYWORDS = ("PatientID", "PatientName", "PatientBirthDate", "IssuerOfPatientID")
 
 
-def safe_text(value: object, identifying: set[str] | frozenset[str] = frozenset()) -> str:
-    """A header text as it may appear in outputs and logs: protocol names pass, free text not.
-
-    Descriptions are needed to audit series selection, but sites type names, dates and notes
-    into them. A text passes only if it looks like a protocol name (restricted characters, no
-    dates or long numbers) and contains none of the header's identifying values.
-    """
-    text = str(value or "").strip()
-    if not text:
-        return ""
-    if not _SAFE_TEXT.match(text) or _DATE_OR_NUMBER.search(text) or find_phi(text, identifying):
-        return REMOVED_TEXT
-    return text
+def identity_of(header: Dataset) -> tuple[str, ...]:
+    """The patient-identity values of one file (compared within a series, never written)."""
+    return tuple(str(header.get(keyword, "") or "").strip() for keyword in IDENTITY_KEYWORDS)
 
 
 @dataclass
@@ -143,6 +133,8 @@ class DicomSeries:
     files: list[Path] = field(repr=False)  # all files of this series, sorted by path
     header: Dataset = field(repr=False)  # first file's header, read with stop_before_pixels
     enhanced: bool  # enhanced multi-frame (per-frame functional groups)
+    # Attributes of IDENTITY_KEYWORDS on which the files disagree ("PatientID (0010,0020)")
+    identity_conflicts: list[str] = field(default_factory=list)
 
     # -- identification ---------------------------------------------------------------------
     @property
@@ -165,15 +157,21 @@ class DicomSeries:
 
     @property
     def safe_description(self) -> str:
-        """The description as it may appear in outputs and logs (see :func:`safe_text`)."""
-        return safe_text(self.description, self.identifying_values)
+        """The description as it may appear in outputs: rebuilt from the controlled vocabulary
+        (:func:`cohortflow.privacy.descriptors.rebuild_description`), never the source text."""
+        return rebuild_description(self.description)
+
+    @property
+    def identifying_attributes(self) -> dict[str, str]:
+        """Identifying header values (PS3.15) -> their attribute, minus the writer's file-meta
+        strings (see :func:`cohortflow.privacy.phi.identifying_attributes`)."""
+        meta = {str(e.value) for e in getattr(self.header, "file_meta", [])}
+        found = identifying_attributes(self.header, keep_descriptions=True)
+        return {v: name for v, name in found.items() if v not in meta and len(v) >= 4}
 
     @property
     def identifying_values(self) -> set[str]:
-        """Identifying header values (PS3.15), minus the writer's file-meta strings."""
-        meta = {str(e.value) for e in getattr(self.header, "file_meta", [])}
-        found = identifying_values(self.header, keep_descriptions=True) - meta
-        return {v for v in found if len(v) >= 4}
+        return set(self.identifying_attributes)
 
     @property
     def protocol_name(self) -> str:
@@ -310,9 +308,10 @@ class DicomSeries:
 
     @property
     def label(self) -> str:
-        """How the series is named in messages: number, description and file count."""
+        """How the series is named in messages: number and file count (its role, where known,
+        is added by the caller); never its description, which is free text."""
         number = "?" if self.series_number is None else str(self.series_number)
-        return f"series {number} '{self.safe_description}' ({len(self.files)} files)"
+        return f"series {number} ({len(self.files)} files)"
 
 
 @dataclass
@@ -409,6 +408,7 @@ def discover_series(root: Path, logger: logging.Logger | None = None) -> Discove
                 files=[path for path, _ in members],
                 header=first_header,
                 enhanced="PerFrameFunctionalGroupsSequence" in first_header,
+                identity_conflicts=_identity_conflicts([header for _, header in members]),
             )
         )
     discovery.series.sort(
@@ -429,6 +429,29 @@ def discover_series(root: Path, logger: logging.Logger | None = None) -> Discove
     for series in discovery.series:
         log.info("found %s, modality %s", series.label, series.modality or "?")
     return discovery
+
+
+def _identity_conflicts(headers: list[Dataset]) -> list[str]:
+    """Identity attributes on which the files of one series disagree (names, not values)."""
+    conflicts = []
+    identities = [identity_of(header) for header in headers]
+    for index, keyword in enumerate(IDENTITY_KEYWORDS):
+        if len({identity[index] for identity in identities}) > 1:
+            element = next(h[keyword] for h in headers if keyword in h)
+            conflicts.append(attribute_name(element))
+    return conflicts
+
+
+def refuse_mixed_identity(series: DicomSeries) -> None:
+    """A series whose files name different patients is refused: it may be two people's slices
+    (a mis-filed export), and one volume, one pseudonym for both would be wrong and a leak."""
+    if series.identity_conflicts:
+        raise DicomError(
+            series.files[0].parent,
+            f"{series.label}: its files disagree on the patient identity "
+            f"({', '.join(series.identity_conflicts)}); a series must hold one person's images. "
+            "Separate the files of each person into their own source folder",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,11 +570,19 @@ class RoleRules:
 
 
 def _match_text(text: str, pattern: str) -> str | None:
-    """The matched substring of a case-insensitive search, or None."""
+    """The matched substring of a case-insensitive search, or None (reasons quote it only
+    through :func:`_shown`)."""
     if not text or not pattern:
         return None
     found = re.search(pattern, text, flags=re.IGNORECASE)
-    return found.group(0) if found else None
+    if found is None:
+        return None
+    return found.group(0)
+
+
+def _shown(matched: str) -> str:
+    """How a reason quotes a match: vocabulary text verbatim, anything else not at all."""
+    return f"('{matched}')" if is_vocabulary_text(matched) else "(matched text not shown)"
 
 
 def _role_from_text(
@@ -561,7 +592,7 @@ def _role_from_text(
         for role in ("FLAIR", "T1w", "T2w"):
             matched = _match_text(text, rules.description_patterns.get(role, ""))
             if matched is not None:
-                return role, f"{field_name} matches the {role} pattern ('{matched}')"
+                return role, f"{field_name} matches the {role} pattern {_shown(matched)}"
     return None
 
 
@@ -610,7 +641,7 @@ def classify_role(series: DicomSeries, rules: RoleRules) -> tuple[str, str]:
     for keyword, text in described:
         matched = _match_text(text, rules.exclude_pattern)
         if matched is not None:
-            return "other", f"{keyword} matches the exclusion pattern ('{matched}')"
+            return "other", f"{keyword} matches the exclusion pattern {_shown(matched)}"
     decided = _role_from_text(described, rules) or _role_from_parameters(series, rules)
     if decided is None and series.sequence_name:
         decided = _role_from_text([("SequenceName", series.sequence_name)], rules)

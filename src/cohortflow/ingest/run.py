@@ -22,7 +22,6 @@ import numpy as np
 from cohortflow import __version__
 from cohortflow.errors import DicomError, InputError
 from cohortflow.ingest import dicom_series, dicom_volume
-from cohortflow.ingest.deidentify import find_phi
 from cohortflow.ingest.nifti_input import (
     find_bids_image,
     is_bids_dataset,
@@ -30,8 +29,10 @@ from cohortflow.ingest.nifti_input import (
     load_nifti_3d,
     nifti_header_text,
 )
-from cohortflow.ingest.pseudonym import PseudonymKey, remap_uid
 from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
+from cohortflow.privacy.descriptors import rebuild_description, rebuild_sequence_name
+from cohortflow.privacy.phi import MIN_PHI_CHARS, find_phi, name_attributes
+from cohortflow.privacy.pseudonym import PseudonymKey, remap_uid
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ def ingest_subject(
 ) -> dict:
     """Ingest one subject; returns the sidecar. Errors name the subject, file and reason.
 
-    ``subject`` is the pseudonym; ``subject_id`` (the sheet's ID) is needed only to find the
-    subject inside a BIDS dataset and is never written anywhere.
+    ``subject`` is the pseudonym; ``subject_id`` (the sheet's ID) finds the subject inside a
+    BIDS dataset and is one of the PHI scan's search terms: it is never written anywhere.
     """
     log = logger or logging.getLogger("cohortflow.ingest")
     who = f"sub-{subject} (sample sheet row {sheet_row})"
@@ -97,14 +98,14 @@ def ingest_subject(
         elif kind == "nifti":
             image = load_nifti_3d(source)
             sidecar = _nifti_sidecar(source, image, {})
-            phi = nifti_header_text(source)
+            phi = dict.fromkeys(nifti_header_text(source), "the NIfTI header's text fields")
         else:
             if subject_id is None:
                 raise InputError(source, "a BIDS source needs the sheet's subject ID")
             path, fields = find_bids_image(source, subject_id, session, settings.target_role)
             image = load_nifti_3d(path)
             sidecar = _nifti_sidecar(path, image, fields)
-            phi = nifti_header_text(path)
+            phi = dict.fromkeys(nifti_header_text(path), "the NIfTI header's text fields")
     except InputError as exc:
         raise _relative_to_source(exc, source, sheet_row).with_subject(who) from None
     sidecar.update(
@@ -122,6 +123,8 @@ def ingest_subject(
             ).hexdigest(),
         }
     )
+    if subject_id and len(subject_id.strip()) >= MIN_PHI_CHARS:
+        phi.setdefault(subject_id.strip(), "the sample sheet's subject ID")
     _write_outputs(image, sidecar, Path(nifti_out), Path(sidecar_out), phi, who)
     log.info(
         "%s: wrote %s (shape %s, voxel %s mm)", who, nifti_out, image.shape, sidecar["VoxelSize"]
@@ -131,19 +134,20 @@ def ingest_subject(
 
 def _from_dicom(
     folder: Path, key: PseudonymKey, settings: IngestSettings, log: logging.Logger
-) -> tuple[nib.Nifti1Image, dict, set[str]]:
+) -> tuple[nib.Nifti1Image, dict, dict[str, str]]:
     discovery = dicom_series.discover_series(folder, logger=log)
     _refuse_unreadable(discovery)
     rules = dicom_series.RoleRules.from_mapping(settings.role_rules)
     series, candidates = dicom_series.select_series(
         discovery, settings.target_role, rules, on_multiple=settings.on_multiple
     )
+    dicom_series.refuse_mixed_identity(series)
     volume = dicom_volume.read_volume(series, irregular=settings.irregular_slices)
     for note in volume.notes:
         log.warning("%s", note.replace(str(folder), "<source>"))
     image = dicom_volume.volume_to_nifti(volume)
     header = series.header
-    phi = series.identifying_values
+    phi = series.identifying_attributes
     role, reason = dicom_series.classify_role(series, rules)
     zooms = [round(float(z), 6) for z in image.header.get_zooms()[:3]]
     sidecar: dict[str, Any] = {
@@ -160,10 +164,11 @@ def _from_dicom(
         "FlipAngle": series.flip_angle,
         "ScanningSequence": list(series.scanning_sequence),
         "SequenceVariant": list(series.sequence_variant),
-        "SequenceName": dicom_series.safe_text(series.sequence_name, phi),
+        # Descriptive texts are rebuilt from the controlled vocabulary, never copied.
+        "SequenceName": rebuild_sequence_name(series.sequence_name),
         "MRAcquisitionType": _str_or_none(header.get("MRAcquisitionType")),
         "PatientPosition": _str_or_none(header.get("PatientPosition")),
-        "SeriesDescription": dicom_series.safe_text(series.description, phi),
+        "SeriesDescription": rebuild_description(series.description),
         "SeriesNumber": series.series_number,
         "StudyInstanceUID": (
             remap_uid(key, str(header.StudyInstanceUID)) if header.get("StudyInstanceUID") else None
@@ -173,10 +178,7 @@ def _from_dicom(
         "NumberOfInstances": len(series.files),
         "VoxelSize": zooms,
         "ImageShape": list(image.shape),
-        "SeriesCandidates": [
-            {k: (dicom_series.safe_text(v, phi) if k == "description" else v) for k, v in c.items()}
-            for c in candidates
-        ],
+        "SeriesCandidates": candidates,
         "Notes": list(volume.notes),
         "InputFiles": len(series.files),
         "InputSHA256": _files_digest(series.files),
@@ -236,7 +238,7 @@ def _write_outputs(
     sidecar: dict,
     nifti_out: Path,
     sidecar_out: Path,
-    phi: set[str],
+    phi: dict[str, str],
     who: str,
 ) -> None:
     # Values only: the keys are ours (a key such as "MRAcquisitionType" would match a
@@ -248,8 +250,8 @@ def _write_outputs(
         # Never reached with the checks above; if it is, refusing to write is the only safe act.
         raise InputError(
             nifti_out,
-            f"{who}: identifying header values would reach the outputs "
-            f"({len(leaks)} values); nothing was written",
+            f"{who}: identifying values would reach the outputs (from "
+            f"{name_attributes(leaks, phi)}); nothing was written",
         )
     with atomic_output_file(nifti_out) as tmp:
         nib.save(image, tmp)
@@ -308,8 +310,8 @@ def export_deidentified_dicom(
     ``write_file(source_file, target_file)`` replaces the plain de-identification (the defacer
     passes one that also removes the face).
     """
-    from cohortflow.ingest.deidentify import deidentify_file
     from cohortflow.io.atomic import atomic_output_dir
+    from cohortflow.privacy.deidentify import deidentify_file
 
     log = logger or logging.getLogger("cohortflow.ingest")
     who = f"sub-{subject} (sample sheet row {sheet_row})"
@@ -323,6 +325,7 @@ def export_deidentified_dicom(
         series, _ = dicom_series.select_series(
             discovery, settings.target_role, rules, on_multiple=settings.on_multiple
         )
+        dicom_series.refuse_mixed_identity(series)
         with atomic_output_dir(out_dir) as tmp:
             for number, path in enumerate(dicom_volume.files_in_slice_order(series), start=1):
                 target = tmp / f"{number:04d}.dcm"

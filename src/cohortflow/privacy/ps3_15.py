@@ -1,104 +1,26 @@
-"""De-identify DICOM data sets with the PS3.15 Basic Application Level Confidentiality Profile.
+"""DICOM PS3.15 data: Table E.1-1 (Basic Profile column), CID 7050, and cohortflow's keep-list.
 
-cohortflow writes DICOM (defaced images, for one) and scans every output for PHI. Both rest on
-one table, :data:`BASIC_PROFILE`: the "Basic Prof." column of DICOM PS3.15 (2024b) Annex E,
-Table E.1-1 "Application Level Confidentiality Profile Attributes", transcribed for its 617
-attributes with a fixed tag. Section E.1.1 defines the action codes:
+Data only; :mod:`cohortflow.privacy.deidentify` applies it and :mod:`cohortflow.privacy.phi`
+derives the PHI scanner's search terms from it. The table keeps the standard's action codes
+verbatim (compound ones included) so that it can be checked against the standard line by line.
 
-- ``D`` replace with a non-zero length dummy value consistent with the VR;
-- ``Z`` replace with a zero length value (or a dummy);
-- ``X`` remove;
-- ``K`` keep (a kept sequence still has the profile applied to its items);
-- ``C`` clean: replace with values of similar meaning known not to contain identifying data;
-- ``U`` replace with a non-zero length UID, consistent within a set of instances;
-- ``Z/D``, ``X/Z``, ``X/D``, ``X/Z/D``, ``X/Z/U*``: the first, unless the IOD needs the later
-  one (Type 3 versus 2 versus 1; ``U*``: a sequence whose UID references must be replaced).
-
-The table keeps the standard's codes verbatim, compound ones included, so that it can be checked
-against the standard line by line; attributes it does not list are kept (K). We cannot know the
-Type of every attribute in every IOD that reaches us, so :data:`COMPOUND_RESOLUTION` gives each
-compound code one fixed, most protective, action:
-
-- ``Z/D`` -> ``Z``: an empty value keeps a Type 2 attribute present and discloses nothing.
-  Patient ID (Z/D) is then set to the subject label, which is the D alternative.
-- ``X/Z``, ``X/D``, ``X/Z/D`` -> ``X``: removal discloses least. The cost is IOD conformance
-  where an attribute is Type 1 or 2: Enhanced MR, for one, loses Device Serial Number and
-  Acquisition DateTime and has empty Content Date/Time; pydicom and dcm2niix do not need them.
-- ``X/Z/U*`` -> ``U``: the Referenced Image and Source Image sequences are kept and cleaned like
-  any kept sequence, and their UIDs are remapped with the same key as the instances they point
-  to, so that references between de-identified instances (a defaced image to its source) stay
-  valid while no original UID remains.
-
-``C`` is not in the Basic Profile column (only in the Clean Descriptors Option); we use it for
-``keep_descriptions=True``, which cleans Study Description, Series Description and Protocol Name
-instead of removing them: every identifying value of the same data set (:func:`identifying_values`)
-is cut out of them. That is not the whole Clean Descriptors Option (which cleans many more
-free-text attributes), so its code 113105 is not added for it.
-
-Beyond the table, as the standard's notes ask of a de-identifier:
-
-- all private attributes (odd groups) are removed: the Basic Profile's rule; the Retain Safe
-  Private Option is not implemented;
-- curve groups (50xx) and overlay groups (60xx) are removed whole: the table removes Curve Data,
-  Overlay Data and Overlay Comments, and the rest of an overlay plane (labels, descriptions, the
-  plane's geometry) is free text or meaningless without its data;
-- group length attributes (gggg,0000) are removed: they are retired and go stale once
-  attributes are removed;
-- defence in depth, anywhere in the data set: a non-empty PN attribute that the table does not
-  list is removed, and a non-empty DA or DT attribute that it does not list is emptied
-  (Longitudinal Temporal Information Modified is set to REMOVED, so no date may stay);
-- D writes fixed dummies (see ``_DUMMY_BY_VR``); binary and UR values, and sequences (D or Z),
-  are emptied instead, as no dummy item can be made that is both valid and free of information;
-- the file meta information is rebuilt, describing cohortflow, and the preamble is zeroed.
-
-Not implemented: the options of Table E.1-1 (Clean Pixel Data, Clean Recognizable Visual
-Features, Clean Graphics, Clean Structured Content, Clean Descriptors, and every Retain option;
-callers that do clean pixels or faces add that option's code with ``extra_methods``, and codes of
-Retain options are refused), the Encrypted Attributes Sequence (no identity recovery), and any
-check of the pixel data: Burned In Annotation is left as it is, since we cannot see text in
-pixels, and pixel data are never changed.
+:data:`ACQUISITION_KEEP_LIST` is ours, not the standard's: the attributes that the profile does
+not name and that a de-identified image keeps. The Basic Profile keeps every attribute it does
+not list (K); cohortflow removes them instead unless they are on this list, so that a vendor's
+new free-text attribute, or an old one the table forgot, cannot carry an identifier through.
+The list holds the structure of the image (SOP common, pixel, plane, frame, functional-group
+macros) and acquisition parameters: numbers and coded values of fixed vocabularies, plus the
+equipment's make, model and software version.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import os
-import re
-import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
-
-import pydicom
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
-from pydicom.uid import UID
-
-from cohortflow import __version__
-from cohortflow.errors import DicomError
-from cohortflow.ingest.pseudonym import PseudonymKey, remap_uid
-
-__all__ = [
-    "BASIC_PROFILE",
-    "CID_7050",
-    "COMPOUND_RESOLUTION",
-    "DESCRIPTOR_KEYWORDS",
-    "deidentify_dataset",
-    "deidentify_file",
-    "find_phi",
-    "identifying_values",
-    "profile_action",
-]
 
 # PS3.15 (2024b) Table E.1-1, Basic Profile column, by pydicom keyword (tag in the comment).
 # Private attributes, curves (50xx,xxxx) and overlays (60xx,xxxx) have no fixed tag: see
 # profile_action.
-_TABLE_E1_1: dict[str, str] = {
+TABLE_E1_1: dict[str, str] = {
     "AccessionNumber": "Z",  # (0008,0050)
     "AcquisitionComments": "X",  # (0018,4000)
     "AcquisitionContextSequence": "X/Z",  # (0040,0555)
@@ -718,8 +640,9 @@ _TABLE_E1_1: dict[str, str] = {
     "XRaySourceID": "D",  # (0018,9367)
 }
 
+
 #: Table E.1-1 (Basic Profile column) by tag, with the standard's action codes verbatim.
-BASIC_PROFILE: dict[BaseTag, str] = {Tag(keyword): code for keyword, code in _TABLE_E1_1.items()}
+BASIC_PROFILE: dict[BaseTag, str] = {Tag(keyword): code for keyword, code in TABLE_E1_1.items()}
 
 #: The one simple action each compound code of the table gets here (see the module docstring).
 COMPOUND_RESOLUTION: dict[str, str] = {
@@ -733,7 +656,7 @@ COMPOUND_RESOLUTION: dict[str, str] = {
 #: Attributes that ``keep_descriptions=True`` cleans (C) instead of removing: they name the
 #: sequence ("t1_mprage_sag"), which is what a reader of the de-identified series needs most.
 DESCRIPTOR_KEYWORDS: tuple[str, ...] = ("StudyDescription", "SeriesDescription", "ProtocolName")
-_DESCRIPTOR_TAGS = frozenset(Tag(keyword) for keyword in DESCRIPTOR_KEYWORDS)
+DESCRIPTOR_TAGS = frozenset(Tag(keyword) for keyword in DESCRIPTOR_KEYWORDS)
 
 #: DICOM CID 7050 "De-identification Method": code value -> code meaning (scheme DCM).
 CID_7050: dict[str, str] = {
@@ -752,11 +675,11 @@ CID_7050: dict[str, str] = {
     "113112": "Retain Institution Identity Option",
 }
 # We always apply the Basic Profile to what these options would retain: claiming one would lie.
-_RETAIN_OPTION_CODES = frozenset(code for code, meaning in CID_7050.items() if "Retain" in meaning)
-_BASIC_PROFILE_CODE = ("113100", "DCM", CID_7050["113100"])
+RETAIN_OPTION_CODES = frozenset(code for code, meaning in CID_7050.items() if "Retain" in meaning)
+BASIC_PROFILE_CODE = ("113100", "DCM", CID_7050["113100"])
 
 #: Dummy values for D, by VR: fixed, so that they carry no information. Other VRs are emptied.
-_DUMMY_BY_VR: dict[str, str | int] = {
+DUMMY_BY_VR: dict[str, str | int] = {
     **dict.fromkeys(("AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"), "ANONYMIZED"),
     "AS": "000Y",
     "DA": "19000101",
@@ -765,388 +688,97 @@ _DUMMY_BY_VR: dict[str, str | int] = {
     **dict.fromkeys(("DS", "IS"), "0"),
     **dict.fromkeys(("FL", "FD", "SL", "SS", "SV", "UL", "US", "UV"), 0),
 }
-# Values we write ourselves: never reported as identifying, or every output would match.
-_PLACEHOLDERS = frozenset(str(value).casefold() for value in _DUMMY_BY_VR.values())
 
-#: A stable Implementation Class UID for cohortflow (a 2.25 UID from a name-based UUID, as
-#: PS3.5 B.2 allows), and the matching Implementation Version Name (SH: 16 characters at most).
-IMPLEMENTATION_CLASS_UID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:cohortflow').int}"
-IMPLEMENTATION_VERSION_NAME = f"COHORTFLOW {__version__}"[:16]
 
-# Rules of identifying_values that keep the PHI scan free of false alarms: a value shorter than
-# this (a sex "M", a name "Li", a study ID "3") matches by chance in any output ...
-MIN_PHI_CHARS = 4
-# ... and so does an all-digit value shorter than this (a device serial number "67060"), while
-# dates (8 digits) and record numbers are kept.
-MIN_PHI_DIGITS = 6
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_TEXT_VRS = frozenset(
-    ("AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT")
+#: Attributes the profile does not name that a de-identified data set keeps (see the module
+#: docstring); every other unnamed attribute is removed. By module of the MR Image and Enhanced
+#: MR Image IODs (PS3.3 C.7, C.8.13, C.7.6.16 functional group macros); pydicom keywords.
+_KEEP_BY_MODULE = (
+    # SOP Common, General Series/Study structure (UIDs are remapped by the table's U)
+    """
+        SpecificCharacterSet SOPClassUID InstanceNumber Modality SeriesNumber Laterality
+        PatientPosition BodyPartExamined AnatomicalOrientationType AcquisitionNumber
+        ImageLaterality QualityControlImage BurnedInAnnotation RecognizableVisualFeatures
+        PresentationIntentType
+    """,
+    # General Equipment (make and model; serial numbers and stations are in the table)
+    """
+        Manufacturer ManufacturerModelName SoftwareVersions
+    """,
+    # Image Plane, Image Pixel, Multi-frame, VOI and Modality LUT
+    """
+        PixelSpacing ImageOrientationPatient ImagePositionPatient SliceThickness
+        SpacingBetweenSlices SliceLocation SamplesPerPixel PhotometricInterpretation Rows
+        Columns BitsAllocated BitsStored HighBit PixelRepresentation PlanarConfiguration
+        PixelAspectRatio SmallestImagePixelValue LargestImagePixelValue PixelPaddingValue
+        PixelPaddingRangeLimit PixelData FloatPixelData DoubleFloatPixelData
+        ExtendedOffsetTable ExtendedOffsetTableLengths NumberOfFrames FrameIncrementPointer
+        LossyImageCompression LossyImageCompressionRatio LossyImageCompressionMethod
+        RescaleIntercept RescaleSlope RescaleType WindowCenter WindowWidth VOILUTFunction
+        PresentationLUTShape PixelPresentation VolumetricProperties
+        VolumeBasedCalculationTechnique ComplexImageComponent AcquisitionContrast ImageType
+        FrameType ContentQualification
+    """,
+    # MR Image
+    """
+        ScanningSequence SequenceVariant ScanOptions MRAcquisitionType SequenceName
+        AngioFlag RepetitionTime EchoTime InversionTime EchoTrainLength TriggerTime
+        NumberOfAverages ImagingFrequency ImagedNucleus EchoNumbers MagneticFieldStrength
+        NumberOfPhaseEncodingSteps PercentSampling PercentPhaseFieldOfView PixelBandwidth
+        ReceiveCoilName TransmitCoilName AcquisitionMatrix InPlanePhaseEncodingDirection
+        FlipAngle VariableFlipAngleFlag SAR dBdt ReconstructionDiameter
+        TemporalPositionIdentifier NumberOfTemporalPositions HeartRate LowRRValue
+        HighRRValue IntervalsAcquired IntervalsRejected DiffusionBValue
+        DiffusionGradientOrientation
+    """,
+    # Enhanced MR Image and its functional groups
+    """
+        SharedFunctionalGroupsSequence PerFrameFunctionalGroupsSequence
+        PixelMeasuresSequence PlanePositionSequence PlaneOrientationSequence
+        FrameContentSequence FrameAcquisitionNumber FrameAcquisitionDuration StackID
+        InStackPositionNumber TemporalPositionIndex DimensionIndexValues
+        DimensionOrganizationSequence DimensionIndexSequence DimensionIndexPointer
+        FunctionalGroupPointer DimensionOrganizationType PixelValueTransformationSequence
+        FrameVOILUTSequence MRImageFrameTypeSequence FrameAnatomySequence FrameLaterality
+        AnatomicRegionSequence MRTimingAndRelatedParametersSequence MREchoSequence
+        MRModifierSequence MRImagingModifierSequence MRReceiveCoilSequence
+        MRTransmitCoilSequence MRFOVGeometrySequence MRAveragesSequence
+        MRSpatialSaturationSequence MRDiffusionSequence MRMetaboliteMapSequence
+        MRVelocityEncodingSequence MRArterialSpinLabelingSequence ReceiveCoilType
+        QuadratureReceiveCoil TransmitCoilType MultiCoilElementUsed PulseSequenceName
+        EchoPulseSequence MultipleSpinEcho MultiPlanarExcitation PhaseContrast
+        TimeOfFlightContrast Spoiling SteadyStatePulseSequence EchoPlanarPulseSequence
+        SaturationRecovery SpectrallySelectedSuppression SpectrallySelectedExcitation
+        SpatialPresaturation Tagging OversamplingPhase GeometryOfKSpaceTraversal
+        SegmentedKSpaceTraversal RectilinearPhaseEncodeReordering CoverageOfKSpace
+        NumberOfKSpaceTrajectories ResonantNucleus KSpaceFiltering
+        ApplicableSafetyStandardAgency SpecificAbsorptionRateSequence
+        SpecificAbsorptionRateDefinition SpecificAbsorptionRateValue GradientOutputType
+        GradientOutput OperatingModeSequence OperatingModeType OperatingMode B1rms
+        RFEchoTrainLength GradientEchoTrainLength EffectiveEchoTime InversionRecovery
+        InversionTimes FlowCompensation T2Preparation BloodSignalNulling
+        MagnetizationTransfer PartialFourier PartialFourierDirection ParallelAcquisition
+        ParallelAcquisitionTechnique ParallelReductionFactorInPlane
+        ParallelReductionFactorOutOfPlane ParallelReductionFactorSecondInPlane
+        MRAcquisitionFrequencyEncodingSteps MRAcquisitionPhaseEncodingStepsInPlane
+        MRAcquisitionPhaseEncodingStepsOutOfPlane TransmitterFrequency AcquisitionDuration
+        DiffusionDirectionality DiffusionBMatrixSequence DiffusionGradientDirectionSequence
+        RealWorldValueMappingSequence RealWorldValueFirstValueMapped
+        RealWorldValueLastValueMapped RealWorldValueIntercept RealWorldValueSlope
+        MeasurementUnitsCodeSequence LUTLabel
+    """,
+    # Code items (of the coded sequences above): standard codes, not free text
+    """
+        CodeValue CodingSchemeDesignator CodingSchemeVersion CodeMeaning LongCodeValue
+        URNCodeValue ContextIdentifier MappingResource
+    """,
+    # References between instances (their UIDs are remapped by the table's U)
+    """
+        DerivationImageSequence DerivationCodeSequence ReferencedSOPClassUID
+        ReferencedFrameNumber PurposeOfReferenceCodeSequence SpatialLocationsPreserved
+    """,
 )
-
-
-def profile_action(tag: BaseTag, *, keep_descriptions: bool = False) -> str | None:
-    """The simple action (D, Z, X, C or U) for an attribute, or None to keep it (K).
-
-    Compound codes are resolved with :data:`COMPOUND_RESOLUTION`; private, curve, overlay and
-    group length attributes are removed (see the module docstring).
-    """
-    if tag.is_private or tag.element == 0x0000 or _in_repeating_group(tag.group):
-        return "X"
-    if keep_descriptions and tag in _DESCRIPTOR_TAGS:
-        return "C"
-    code = BASIC_PROFILE.get(tag)
-    return None if code is None else COMPOUND_RESOLUTION.get(code, code)
-
-
-def _in_repeating_group(group: int) -> bool:
-    """Curve (50xx) or overlay (60xx) group: even groups 0x5000-0x501E and 0x6000-0x601E."""
-    return group % 2 == 0 and (0x5000 <= group <= 0x501E or 0x6000 <= group <= 0x601E)
-
-
-def _sweep_action(elem: DataElement) -> str | None:
-    """Defence in depth for attributes the table does not list: names go, dates are emptied."""
-    if elem.is_empty:
-        return None
-    if elem.VR == "PN":
-        return "X"
-    if elem.VR in ("DA", "DT"):
-        return "Z"
-    return None
-
-
-def _action(elem: DataElement, keep_descriptions: bool) -> str | None:
-    return profile_action(elem.tag, keep_descriptions=keep_descriptions) or _sweep_action(elem)
-
-
-@dataclass(frozen=True)
-class _Context:
-    key: PseudonymKey
-    keep_descriptions: bool
-    phi: frozenset[str]  # identifying values of the original, cut out of cleaned descriptors
-
-
-def deidentify_dataset(
-    ds: Dataset,
-    key: PseudonymKey,
-    *,
-    subject_label: str,
-    extra_methods: Sequence[tuple[str, str, str]] = (),
-    keep_descriptions: bool = False,
-) -> Dataset:
-    """A de-identified deep copy of ``ds`` (which is left as it is); see the module docstring.
-
-    ``subject_label`` (a pseudonym) becomes Patient's Name and Patient ID. ``extra_methods`` are
-    (code value, coding scheme designator, code meaning) items for the De-identification Method
-    Code Sequence besides 113100 (Basic Profile): e.g. ("113102", "DCM", "Clean Recognizable
-    Visual Features Option") from the defacer. DCM codes must be those of CID 7050 with their
-    meanings, and no Retain option.
-    """
-    _check_label(subject_label)
-    method_codes = _method_code_items(extra_methods)
-    phi = (
-        frozenset(identifying_values(ds, keep_descriptions=True))
-        if keep_descriptions
-        else frozenset()
-    )
-    out = copy.deepcopy(ds)
-    _apply_profile(out, _Context(key, keep_descriptions, phi))
-    out.PatientName = subject_label
-    out.PatientID = subject_label
-    out.PatientIdentityRemoved = "YES"
-    # LO holds 64 characters, so the description is two values (VM 1-n).
-    method = [f"cohortflow {__version__}", "PS3.15 Basic Application Level Confidentiality Profile"]
-    if keep_descriptions:
-        method.append("Study/Series Description and Protocol Name cleaned")
-    out.DeidentificationMethod = method
-    out.DeidentificationMethodCodeSequence = method_codes
-    out.LongitudinalTemporalInformationModified = "REMOVED"
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None:
-        out.file_meta = _rebuilt_file_meta(out, meta)
-    if isinstance(out, FileDataset):
-        out.preamble = bytes(128)  # a vendor's preamble may hold anything
-    return out
-
-
-def _check_label(label: str) -> None:
-    """The label goes into PN and LO values: it must be short, printable and free of delimiters."""
-    if not (0 < len(label) <= 64 and label.isascii() and label.isprintable()) or any(
-        c in label for c in "\\^="
-    ):
-        raise ValueError(
-            f"subject label {label!r}: need 1-64 printable ASCII characters without \\ ^ ="
-        )
-
-
-def _method_code_items(extra_methods: Sequence[tuple[str, str, str]]) -> list[Dataset]:
-    """Code items for De-identification Method Code Sequence: 113100, then the extra ones."""
-    items: list[Dataset] = []
-    seen: set[tuple[str, str]] = set()
-    for value, scheme, meaning in (_BASIC_PROFILE_CODE, *extra_methods):
-        if scheme == "DCM":
-            if value not in CID_7050:
-                raise ValueError(f"({value}, DCM, {meaning!r}) is not a code of CID 7050")
-            if meaning != CID_7050[value]:
-                raise ValueError(
-                    f"({value}, DCM): CID 7050 gives the meaning {CID_7050[value]!r}, "
-                    f"not {meaning!r}"
-                )
-            if value in _RETAIN_OPTION_CODES:
-                raise ValueError(
-                    f"({value}, DCM, {meaning!r}): cohortflow does not implement this option; "
-                    "it always applies the Basic Profile to what the option would retain"
-                )
-        if (value, scheme) in seen:
-            continue
-        seen.add((value, scheme))
-        item = Dataset()
-        item.CodeValue = value
-        item.CodingSchemeDesignator = scheme
-        item.CodeMeaning = meaning
-        items.append(item)
-    return items
-
-
-def _apply_profile(ds: Dataset, ctx: _Context) -> None:
-    """Apply the actions in place, recursing into every sequence that is kept."""
-    for tag in list(ds.keys()):
-        elem = ds[tag]
-        action = _action(elem, ctx.keep_descriptions)
-        if action == "X":
-            del ds[tag]
-        elif action == "Z":
-            elem.value = elem.empty_value
-        elif action == "D":
-            _replace_with_dummy(elem, ctx.key)
-        elif action == "C":
-            elem.value = _cleaned(elem.value, ctx.phi)
-        elif elem.VR == "SQ":  # K, or U (X/Z/U*): the items' UIDs are remapped by their own rule
-            for item in elem.value:
-                _apply_profile(item, ctx)
-        elif action == "U":
-            _remap_uids(elem, ctx.key)
-
-
-def _replace_with_dummy(elem: DataElement, key: PseudonymKey) -> None:
-    if elem.VR == "UI":
-        _remap_uids(elem, key)  # a UID dummy must still be a valid, consistent UID
-    elif elem.VR in _DUMMY_BY_VR:
-        elem.value = _DUMMY_BY_VR[elem.VR]
-    else:
-        elem.value = elem.empty_value
-
-
-def _remap_uids(elem: DataElement, key: PseudonymKey) -> None:
-    if elem.is_empty:
-        return
-    values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
-    remapped = [remap_uid(key, str(uid)) for uid in values]
-    elem.value = remapped if len(remapped) > 1 else remapped[0]
-
-
-def _cleaned(value: object, phi: frozenset[str]) -> str | list[str]:
-    """A descriptor with every identifying value (and its name/date variants) cut out."""
-    texts = [_as_text(v) for v in value] if isinstance(value, MultiValue) else [_as_text(value)]
-    patterns = sorted({v for p in phi for v in _variants(p)}, key=len, reverse=True)
-    cleaned = []
-    for text in texts:
-        previous = None
-        while text != previous:  # a cut can join two halves into another identifying value
-            previous = text
-            for pattern in patterns:
-                text = re.sub(re.escape(pattern), "", text, flags=re.IGNORECASE)
-        cleaned.append(re.sub(r"\s{2,}", " ", text).strip())
-    return cleaned if len(cleaned) > 1 else cleaned[0]
-
-
-def _rebuilt_file_meta(out: Dataset, original: FileMetaDataset) -> FileMetaDataset:
-    """File meta that describes cohortflow; of the original's only the transfer syntax is kept
-    (the rest, e.g. the source AE title, may identify the site)."""
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    for keyword, source in (
-        ("MediaStorageSOPClassUID", "SOPClassUID"),
-        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),  # already remapped
-    ):
-        if source in out:
-            setattr(meta, keyword, out[source].value)
-    if "TransferSyntaxUID" in original:
-        meta.TransferSyntaxUID = original.TransferSyntaxUID
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    return meta
-
-
-def deidentify_file(
-    src: Path,
-    dst: Path,
-    key: PseudonymKey,
-    *,
-    subject_label: str,
-    extra_methods: Sequence[tuple[str, str, str]] = (),
-    keep_descriptions: bool = False,
-) -> None:
-    """De-identify one DICOM file into ``dst``, keeping its transfer syntax and pixel data.
-
-    The file appears at ``dst`` whole or not at all (a temporary file in the same folder is
-    renamed), so an interrupted run never leaves a half-written file for the next step.
-    """
-    src, dst = Path(src), Path(dst)
-    try:
-        ds = pydicom.dcmread(src)
-    except (InvalidDicomError, EOFError, OSError) as exc:
-        raise DicomError(src, f"cannot read as DICOM ({exc})") from exc
-    if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
-        raise DicomError(src, "no SOP Class UID or SOP Instance UID: not a composite instance")
-    out = deidentify_dataset(
-        ds,
-        key,
-        subject_label=subject_label,
-        extra_methods=extra_methods,
-        keep_descriptions=keep_descriptions,
-    )
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("xb") as fh:
-            pydicom.dcmwrite(fh, out, enforce_file_format=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-@dataclass
-class _Harvest:
-    identifying: set[str] = field(default_factory=set)  # listed by the table (or our rules)
-    contextual: set[str] = field(default_factory=set)  # private, or inside a removed sequence
-    kept: list[str] = field(default_factory=list)  # left unchanged in the de-identified copy
-
-
-def identifying_values(ds: Dataset, *, keep_descriptions: bool = False) -> set[str]:
-    """Strings of ``ds`` that must not appear in any output: the PHI scanner's search terms.
-
-    These are the values (each value of a multi-valued attribute; of a name also the family,
-    given and middle names; of a DT also its date) of every attribute that de-identification
-    replaces, empties or removes: those the table lists with D, Z, X, U or C, the PN, DA and DT
-    attributes swept as defence in depth, and the file meta's SOP Instance UID. Private
-    attributes, and unlisted attributes inside a removed sequence, count too, except where the
-    de-identified copy keeps the same text elsewhere (a private "Prisma" beside a kept
-    Manufacturer's Model Name "Prisma_fit"): the scan could never tell those apart.
-
-    Left out, as they would match by chance: values shorter than MIN_PHI_CHARS; all-digit values
-    shorter than MIN_PHI_DIGITS; other numbers, and every numeric VR (Patient's Weight "70");
-    code strings (CS: terms of a fixed list such as "NONE" or "UNKNOWN", found in any text);
-    standard DICOM UIDs (1.2.840.10008.*), which are public constants; our own dummy values.
-    With ``keep_descriptions``, the descriptors are cleaned, not removed, and so not counted.
-    """
-    harvest = _Harvest()
-    _harvest(ds, harvest, removed=False, keep_descriptions=keep_descriptions)
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None:  # rebuilt on de-identification: nothing of it is kept
-        _harvest(meta, harvest, removed=True, keep_descriptions=keep_descriptions)
-    kept = "\x00".join(harvest.kept).casefold()
-    contextual = {value for value in harvest.contextual if value.casefold() not in kept}
-    return harvest.identifying | contextual
-
-
-def _harvest(ds: Dataset, harvest: _Harvest, *, removed: bool, keep_descriptions: bool) -> None:
-    for elem in ds:
-        # Inside a removed sequence nothing is cleaned: a descriptor there is removed too.
-        action = _action(elem, keep_descriptions and not removed)
-        if elem.VR == "SQ":
-            gone = removed or action in ("X", "Z", "D")
-            for item in elem.value:
-                _harvest(item, harvest, removed=gone, keep_descriptions=keep_descriptions)
-        elif elem.tag.is_private or (action is None and removed):
-            harvest.contextual.update(_searchable_values(elem))
-        elif action is None:
-            harvest.kept.extend(_text_values(elem))
-        elif action != "C":  # a cleaned descriptor has all the other values cut out: it is kept
-            harvest.identifying.update(_searchable_values(elem))
-
-
-def _as_text(value: object) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
-
-
-def _text_values(elem: DataElement) -> list[str]:
-    """The text values of an attribute (a private UN value if it is printable text)."""
-    if elem.is_empty:
-        return []
-    if elem.VR in _TEXT_VRS:
-        values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
-        texts = [_as_text(v) for v in values]
-    elif elem.VR == "UN" and isinstance(elem.value, bytes):
-        text = elem.value.decode("latin-1").strip("\x00 ")
-        if not (text.isascii() and text.isprintable()):
-            return []  # binary (a CSA header, say): not something a text scan can match
-        texts = text.split("\\")
-    else:
-        return []
-    return [t.strip("\x00 ") for t in texts if t.strip("\x00 ")]
-
-
-def _searchable_values(elem: DataElement) -> set[str]:
-    found: set[str] = set()
-    for text in _text_values(elem):
-        found.add(text.rstrip("^=") if elem.VR == "PN" else text)
-        if elem.VR == "PN":
-            for group in text.split("="):
-                found.update(group.split("^")[:3])  # family, given, middle name
-        elif elem.VR == "DT":
-            found.add(text[:8])
-    return {value.strip() for value in found if _is_searchable(value.strip(), elem.VR)}
-
-
-def _is_searchable(value: str, vr: str) -> bool:
-    if vr == "CS" or len(value) < MIN_PHI_CHARS or value.casefold() in _PLACEHOLDERS:
-        return False
-    if value.isdigit():
-        return len(value) >= MIN_PHI_DIGITS
-    if vr == "UI":
-        return UID(value).is_private
-    return vr in ("DA", "DT", "TM") or not _NUMBER.fullmatch(value)
-
-
-def find_phi(text_or_bytes: str | bytes, phi_values: Iterable[str]) -> list[str]:
-    """Which of ``phi_values`` occur in the text (or the raw bytes of a file), ignoring case.
-
-    A name ("Family^Given^Middle") is also looked for as "Given Family", "Family Given",
-    "Family, Given", "Family^Given" and "Given Middle Family"; a date (YYYYMMDD) also as
-    YYYY-MM-DD, the form of JSON sidecars. Bytes are read as Latin-1 and as UTF-8, the
-    encodings of DICOM's usual character sets and of text outputs.
-    """
-    if isinstance(text_or_bytes, bytes):
-        haystacks = [
-            text_or_bytes.decode("latin-1").casefold(),
-            text_or_bytes.decode("utf-8", errors="replace").casefold(),
-        ]
-    else:
-        haystacks = [text_or_bytes.casefold()]
-    return [
-        value
-        for value in dict.fromkeys(phi_values)
-        if any(variant in haystack for variant in _variants(value) for haystack in haystacks)
-    ]
-
-
-def _variants(value: str) -> set[str]:
-    """The forms (case-folded) in which a value may be written: see :func:`find_phi`."""
-    value = value.strip()
-    variants = {value}
-    if "^" in value:
-        for group in value.split("="):
-            family, given, middle = ([part.strip() for part in group.split("^")] + ["", ""])[:3]
-            if family and given:
-                variants.update((f"{given} {family}", f"{family} {given}", f"{family}, {given}"))
-                variants.add(f"{family}^{given}")
-                if middle:
-                    variants.add(f"{given} {middle} {family}")
-    if len(value) == 8 and value.isdigit():
-        with contextlib.suppress(ValueError):  # eight digits, but maybe no date
-            variants.add(datetime.strptime(value, "%Y%m%d").date().isoformat())
-    return {variant.casefold() for variant in variants if variant}
+ACQUISITION_KEEP_LIST: frozenset[str] = frozenset(
+    keyword for module in _KEEP_BY_MODULE for keyword in module.split()
+)
+ACQUISITION_KEEP_TAGS: frozenset[BaseTag] = frozenset(Tag(k) for k in ACQUISITION_KEEP_LIST)
