@@ -15,6 +15,7 @@ import pandas as pd
 
 from cohortflow.errors import ConfigError
 from cohortflow.ingest.nifti_input import is_bids_dataset
+from cohortflow.privacy.demo_source import check_demo_rows
 from cohortflow.privacy.pseudonym import PseudonymKey, make_subject_map
 
 OUR_DEFACER = "cohortflow"
@@ -44,6 +45,33 @@ class Row:
     def where(self) -> str:
         """How messages name this row without its site ID."""
         return f"sub-{self.label} (sample sheet row {self.number})"
+
+
+def refuse_shared_sources(rows: list[Row]) -> None:
+    """Two rows whose sources are one file or folder, or one inside the other (links followed),
+    are refused naming both rows: one person would get two pseudonyms (two FHIR Patients, and
+    the same images in two cross-validation folds). Copies of the same files in two places are
+    found after ingest, by content (:func:`cohortflow.ingest.sources.duplicate_sources`)."""
+    by_path: dict[str, Row] = {}
+    for row in rows:
+        real = os.path.realpath(row.source)
+        if is_bids_dataset(Path(real)):  # one dataset, many subjects: a row is its subject
+            real = f"{real}{os.sep}sub-{row.subject_id}{os.sep}ses-{row.session}"
+        if real in by_path:
+            _refuse_pair(by_path[real], row)
+        by_path[real] = row
+    for real, row in by_path.items():  # one set look-up per ancestor: linear in the sheet
+        for ancestor in Path(real).parents:
+            if str(ancestor) in by_path:
+                _refuse_pair(by_path[str(ancestor)], row)
+
+
+def _refuse_pair(first: Row, second: Row) -> None:
+    a, b = sorted((first.number, second.number))
+    raise ConfigError(
+        f"sample sheet rows {a} and {b}: their sources are the same file or folder, or one "
+        "lies inside the other; each image series may belong to one row only"
+    )
 
 
 class Cohort:
@@ -78,14 +106,8 @@ class Cohort:
                     "cohortflow's own defacing"
                 )
         if key.is_demo:
-            outside = [r for r in self.rows if r.demo_subject is None]
-            if outside:
-                raise ConfigError(
-                    "the public demo pseudonymisation key may only be used for the built-in "
-                    f"demo cohort, but sample sheet row {outside[0].number} has a source outside "
-                    "resources/demo/mri; set COHORTFLOW_PSEUDONYM_KEY or "
-                    "COHORTFLOW_PSEUDONYM_KEY_FILE (config key pseudonymise.allow_demo_key)"
-                )
+            check_demo_rows([(r.number, r.source, r.demo_subject) for r in self.rows], Path.cwd())
+        refuse_shared_sources(self.rows)
 
     @property
     def labelled_rows(self) -> list[Row]:

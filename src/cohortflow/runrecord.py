@@ -111,6 +111,11 @@ def output_checksums(results: str | Path, exclude: tuple[str, ...] = ()) -> dict
     }
 
 
+def _is_subject(part: str) -> bool:
+    """A BIDS subject entity as a path part ("sub-3fa9c2d17e01", "sub-3fa9..._ses-1_...")."""
+    return part.startswith("sub-")
+
+
 def write_run_record(
     out_json: str | Path,
     out_checksums: str | Path,
@@ -121,8 +126,12 @@ def write_run_record(
     sample_sheet: str | Path,
     ingest_sidecars: list[str | Path],
     genotype_files: list[str | Path],
+    key_fingerprint: str | None = None,
     results: str | Path = "results",
 ) -> dict[str, Any]:
+    """Write the record and the checksum list. Outputs of subjects that are not in this run's
+    sheet under this run's key (``ingest_sidecars``) are left out of both, though they may
+    still lie in ``results``: a record lists what this run produced."""
     records = sorted(Path(results).rglob("*.json"))
     mri = {}
     for path in ingest_sidecars:
@@ -134,10 +143,16 @@ def write_run_record(
             "sha256": sidecar.get("InputSHA256"),
         }
     exclude = (Path(out_json).as_posix(), Path(out_checksums).as_posix())
-    outputs = output_checksums(results, exclude)
+    labels = {key.split("_ses-")[0] for key in mri}
+    outputs = {
+        path: sha
+        for path, sha in output_checksums(results, exclude).items()
+        if all(part.split("_")[0] in labels for part in Path(path).parts if _is_subject(part))
+    }
     record = {
         "workflow": {"name": "cohortflow", "version": __version__, "git_commit": commit},
         "config": {"sha256": config_sha256, "resolved": config},
+        "pseudonym_key": {"fingerprint": key_fingerprint},
         "software": software_used(records),
         "environment": {
             "python": platform.python_version(),

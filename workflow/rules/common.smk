@@ -15,7 +15,12 @@ from cohortflow.genotype_qc.report import PLOTS as GENOTYPE_QC_PLOTS
 from cohortflow.genotype_qc.steps import STEPS as GENOTYPE_QC_STEP_NAMES
 from cohortflow.genotype_qc.steps import InputSettings, step_dir_name
 from cohortflow.ingest.dicom_series import RoleRules
-from cohortflow.privacy.pseudonym import key_fingerprint, load_key
+from cohortflow.privacy.pseudonym import (
+    check_key_record,
+    key_fingerprint,
+    load_key,
+    write_key_record,
+)
 from cohortflow.paths import bids, subject_log
 from cohortflow.preprocess.registration import registration_recipe
 from cohortflow.preprocess.templates import (
@@ -47,6 +52,8 @@ KEY = load_key(
     repository=Path(workflow.basedir),
 )
 KEY_FINGERPRINT = key_fingerprint(KEY)
+# results/ written under another key: stop before any job (cohortflow.privacy.pseudonym).
+check_key_record("results", KEY_FINGERPRINT)
 COHORT = Cohort(SHEET, KEY)
 ROLE = config["ingest"]["target_role"]
 
@@ -527,3 +534,8 @@ def get_fhir_outputs():
     if config["stages"]["fhir_upload"]:
         targets.append("results/fhir/upload/outcomes.tsv")
     return targets
+
+
+onstart:
+    # The key's fingerprint (never the key) is kept with the results it pseudonymises.
+    write_key_record("results", KEY_FINGERPRINT, demo=KEY.is_demo)

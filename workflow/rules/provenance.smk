@@ -27,5 +27,6 @@ rule provenance_run:
         config=config,
         config_sha256=CONFIG_SHA256,
         commit=WORKFLOW_COMMIT,
+        key_fingerprint=KEY_FINGERPRINT,
     script:
         "../scripts/provenance_run.py"

@@ -13,4 +13,5 @@ with job_logging(snakemake.log[0], "provenance.run"):
         sample_sheet=snakemake.input.sheet,
         ingest_sidecars=list(snakemake.input.ingest),
         genotype_files=list(snakemake.input.genotypes),
+        key_fingerprint=snakemake.params.key_fingerprint,
     )

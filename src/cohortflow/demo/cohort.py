@@ -25,6 +25,7 @@ from cohortflow.demo.dicom_writer import SeriesGeometry, write_dicom_series
 from cohortflow.demo.headmodel import HeadModel, load_head_model
 from cohortflow.demo.scanners import PROFILES, ScannerProfile, Sequence
 from cohortflow.io.atomic import atomic_output_dir
+from cohortflow.privacy.demo_source import SOURCE_MANIFEST, write_source_manifest
 
 DEMO_ROOT = "resources/demo"
 #: Centre of the field of view in subject coordinates (RAS, mm from the head model's centre).
@@ -414,6 +415,9 @@ def simulate_subject(
         }
         (truth / "truth.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         (truth / "phi.json").write_text(json.dumps(phi, indent=2, sort_keys=True) + "\n")
+        # What the public demo key may pseudonymise: exactly these files (see
+        # cohortflow.privacy.demo_source).
+        write_source_manifest(raw, truth / SOURCE_MANIFEST)
 
 
 def _study_tags(subject: DemoSubject, profile: ScannerProfile, phi: dict[str, str]) -> dict:

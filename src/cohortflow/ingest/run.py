@@ -30,6 +30,7 @@ from cohortflow.ingest.nifti_input import (
     nifti_header_text,
 )
 from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
+from cohortflow.privacy.demo_source import verify_demo_source
 from cohortflow.privacy.descriptors import rebuild_description, rebuild_sequence_name
 from cohortflow.privacy.phi import MIN_PHI_CHARS, find_phi, name_attributes
 from cohortflow.privacy.pseudonym import PseudonymKey, remap_uid
@@ -90,6 +91,8 @@ def ingest_subject(
     log = logger or logging.getLogger("cohortflow.ingest")
     who = f"sub-{subject} (sample sheet row {sheet_row})"
     source = Path(source)
+    if key.is_demo:  # the public key: only for the demo's own files, never through a link
+        verify_demo_source(source)
     try:
         kind = source_kind(source)
         log.info("%s: ingesting a %s source", who, kind.upper())
@@ -316,6 +319,8 @@ def export_deidentified_dicom(
     log = logger or logging.getLogger("cohortflow.ingest")
     who = f"sub-{subject} (sample sheet row {sheet_row})"
     source = Path(source)
+    if key.is_demo:
+        verify_demo_source(source)
     try:
         if source_kind(source) != "dicom":
             raise InputError(source, "DICOM export needs a DICOM source")

@@ -88,13 +88,14 @@ from pydicom.multival import MultiValue
 
 from cohortflow import __version__
 from cohortflow.errors import DicomError
-from cohortflow.privacy.descriptors import rebuild_description
+from cohortflow.privacy.descriptors import rebuild_description, rebuild_sequence_name
 from cohortflow.privacy.phi import find_phi, identifying_attributes, name_attributes, text_values
 from cohortflow.privacy.profile import action_for, attribute_name, kept
 from cohortflow.privacy.ps3_15 import (
     BASIC_PROFILE_CODE,
     CID_7050,
     DUMMY_BY_VR,
+    REBUILT_SEQUENCE_NAMES,
     RETAIN_OPTION_CODES,
 )
 from cohortflow.privacy.pseudonym import PseudonymKey, remap_uid
@@ -239,7 +240,9 @@ def _apply_profile(ds: Dataset, ctx: _Context) -> None:
     for tag in list(ds.keys()):
         elem = ds[tag]
         action = action_for(elem, ctx.keep_descriptions)
-        if action == "X" or (action is None and not kept(elem)):
+        if action is None and elem.keyword in REBUILT_SEQUENCE_NAMES:
+            elem.value = rebuild_sequence_name(_as_text(elem.value))
+        elif action == "X" or (action is None and not kept(elem)):
             del ds[tag]
         elif action == "Z":
             elem.value = elem.empty_value

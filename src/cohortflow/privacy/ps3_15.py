@@ -721,11 +721,11 @@ _KEEP_BY_MODULE = (
     """,
     # MR Image
     """
-        ScanningSequence SequenceVariant ScanOptions MRAcquisitionType SequenceName
+        ScanningSequence SequenceVariant ScanOptions MRAcquisitionType 
         AngioFlag RepetitionTime EchoTime InversionTime EchoTrainLength TriggerTime
         NumberOfAverages ImagingFrequency ImagedNucleus EchoNumbers MagneticFieldStrength
         NumberOfPhaseEncodingSteps PercentSampling PercentPhaseFieldOfView PixelBandwidth
-        ReceiveCoilName TransmitCoilName AcquisitionMatrix InPlanePhaseEncodingDirection
+          AcquisitionMatrix InPlanePhaseEncodingDirection
         FlipAngle VariableFlipAngleFlag SAR dBdt ReconstructionDiameter
         TemporalPositionIdentifier NumberOfTemporalPositions HeartRate LowRRValue
         HighRRValue IntervalsAcquired IntervalsRejected DiffusionBValue
@@ -745,7 +745,7 @@ _KEEP_BY_MODULE = (
         MRTransmitCoilSequence MRFOVGeometrySequence MRAveragesSequence
         MRSpatialSaturationSequence MRDiffusionSequence MRMetaboliteMapSequence
         MRVelocityEncodingSequence MRArterialSpinLabelingSequence ReceiveCoilType
-        QuadratureReceiveCoil TransmitCoilType MultiCoilElementUsed PulseSequenceName
+        QuadratureReceiveCoil TransmitCoilType MultiCoilElementUsed 
         EchoPulseSequence MultipleSpinEcho MultiPlanarExcitation PhaseContrast
         TimeOfFlightContrast Spoiling SteadyStatePulseSequence EchoPlanarPulseSequence
         SaturationRecovery SpectrallySelectedSuppression SpectrallySelectedExcitation
@@ -778,6 +778,9 @@ _KEEP_BY_MODULE = (
         ReferencedFrameNumber PurposeOfReferenceCodeSequence SpatialLocationsPreserved
     """,
 )
+#: Vendor sequence codes: kept rebuilt from the controlled vocabulary ("*tfl3d1_16ns" -> "TFL 3D",
+#: see cohortflow.privacy.descriptors.rebuild_sequence_name), never verbatim: sites edit them.
+REBUILT_SEQUENCE_NAMES: frozenset[str] = frozenset({"SequenceName", "PulseSequenceName"})
 ACQUISITION_KEEP_LIST: frozenset[str] = frozenset(
     keyword for module in _KEEP_BY_MODULE for keyword in module.split()
 )

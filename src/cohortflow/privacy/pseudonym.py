@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,3 +120,39 @@ def load_job_key(*, allow_demo_key: bool, fingerprint: str) -> PseudonymKey:
             "(e.g. the Slurm profile's envvars)"
         )
     return key
+
+
+#: Where the fingerprint of the key that wrote ``results/`` is kept (results/ is the argument).
+KEY_RECORD = "provenance/pseudonym_key.json"
+
+
+def check_key_record(results: str | Path, fingerprint: str) -> None:
+    """Refuse to run on a ``results/`` folder written with another key (before any job).
+
+    Pseudonyms of two keys cannot be told apart: outputs of the old key would stay beside the
+    new ones and be counted as this run's, and one person could appear under two labels.
+    """
+    record = Path(results) / KEY_RECORD
+    try:
+        written = json.loads(record.read_text())["fingerprint"]
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{record}: unreadable key record ({exc}); move or delete it") from None
+    if written != fingerprint:
+        raise ConfigError(
+            f"{Path(results)}/ was written with another pseudonymisation key (fingerprint "
+            f"{written}; this run's key has {fingerprint}). Pseudonyms of the two keys must not "
+            f"mix: move or delete the old {Path(results)}/ folder, or run with the key that "
+            "wrote it"
+        )
+
+
+def write_key_record(results: str | Path, fingerprint: str, *, demo: bool) -> None:
+    """Record the key's fingerprint (never the key) with the results."""
+    from cohortflow.io.atomic import write_json
+
+    record = Path(results) / KEY_RECORD
+    if not record.exists():
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_json(record, {"fingerprint": fingerprint, "demo_key": demo})
