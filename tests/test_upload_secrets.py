@@ -455,3 +455,13 @@ def test_snakemake_upload_run_writes_the_token_nowhere(repo, hostile, tmp_path):
 def test_an_answer_nested_too_deep_is_not_json_rather_than_a_crash():
     deep = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
     assert upload._body(deep) is None
+
+
+def test_a_log_call_whose_arguments_do_not_fit_is_still_masked(tmp_path, capfd):
+    redact.register_secret(TOKEN)
+    log = tmp_path / "job.log"
+    with job_logging(log, "test") as logger:
+        logger.info("two %s %s", TOKEN)
+    out, err = capfd.readouterr()
+    assert "two %s %s ('***',)" in log.read_text()
+    assert leaks(log.read_text()) == [] and leaks(out + err) == []

@@ -140,7 +140,11 @@ class MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not _SECRETS:
             return True
-        record.msg = mask(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: logging would print them raw
+            message = f"{record.msg} {record.args!r}"
+        record.msg = mask(message)
         record.args = ()
         if record.exc_info:
             text = record.exc_text or "".join(traceback.format_exception(*record.exc_info))
