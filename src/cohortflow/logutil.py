@@ -4,6 +4,11 @@
 stderr. An :class:`~cohortflow.errors.InputError` is logged as one line naming the subject,
 the file and the reason (no traceback: it is the user's data, not a bug), then the job exits
 non-zero, so Snakemake removes its outputs and ``--keep-going`` carries on with other jobs.
+Any other exception is logged with its traceback, and the job exits non-zero too.
+
+Every record passes :class:`~cohortflow.redact.MaskingFilter`: a secret the job read (the FHIR
+upload token) is masked in messages and tracebacks. Exceptions end the job as ``SystemExit``
+after they are logged, so that Python does not print an unmasked traceback of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cohortflow.errors import CohortflowError
+from cohortflow.redact import MaskingFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -29,6 +35,7 @@ def job_logging(log_path: str | Path | None, name: str) -> Iterator[logging.Logg
         handlers.append(logging.FileHandler(log_path, mode="w"))
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(MaskingFilter())
         root.addHandler(handler)
     logger = logging.getLogger(f"cohortflow.{name}")
     try:
@@ -38,7 +45,7 @@ def job_logging(log_path: str | Path | None, name: str) -> Iterator[logging.Logg
         raise SystemExit(1) from None
     except Exception:
         logger.exception("unexpected error (a bug: please report it with this log)")
-        raise
+        raise SystemExit(1) from None
     finally:
         for handler in handlers:
             root.removeHandler(handler)

@@ -22,6 +22,7 @@ from cohortflow.privacy.pseudonym import (
     write_key_record,
 )
 from cohortflow.paths import bids, subject_log
+from cohortflow.redact import read_token
 from cohortflow.preprocess.registration import registration_recipe
 from cohortflow.preprocess.templates import (
     TEMPLATE_FILES,
@@ -469,6 +470,10 @@ if config["stages"]["fhir"]:
         ) from None
 if config["stages"]["fhir_upload"] and not FHIR["upload"]["url"]:
     raise ConfigError("stages.fhir_upload: set fhir.upload.url (the FHIR base URL)")
+if config["stages"]["fhir_upload"]:
+    # A malformed token (a trailing CR/LF from a file saved on Windows) stops the run here,
+    # naming the variable, never the value; the upload job checks it again.
+    read_token(FHIR["upload"]["token_env"])
 
 
 def fhir_path(suffix, subject="{subject}", session="{session}"):

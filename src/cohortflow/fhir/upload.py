@@ -1,21 +1,27 @@
 """Upload transaction bundles to a FHIR server: ``POST [base]`` per bundle.
 
 * The bearer token comes from the environment variable named in the config
-  (``fhir.upload.token_env``), is sent only in the ``Authorization`` header and never written to
-  a log, an outcome or an error message (any echo of it is masked).
-* Timeouts, connection errors, HTTP 5xx and 429 are retried with exponential backoff
-  (``backoff_s`` × 2^attempt, at most ``retries`` retries); any other 4xx is final at once: the
-  server has judged the bundle, and sending it again cannot change that.
+  (``fhir.upload.token_env``), is checked before any request (:func:`cohortflow.redact.read_token`:
+  printable ASCII, no whitespace or control characters), is sent only in the ``Authorization``
+  header, and never written to a log, an outcome or an error message: every failure (HTTP
+  errors, refused or dropped connections, timeouts, TLS, malformed answers, a request the HTTP
+  client refuses to send) is recorded with any echo of the token masked, and an unexpected
+  exception is re-raised masked and without its chain. Redirects are not followed (a redirect
+  would carry the token to another address); a 3xx is a final failure.
+* Timeouts, connection errors, malformed answers, HTTP 5xx and 429 are retried with exponential
+  backoff (``backoff_s`` × 2^attempt, at most ``retries`` retries); any other 4xx is final at
+  once: the server has judged the bundle, and sending it again cannot change that.
 * A transaction is all-or-nothing on the server; the outcome per bundle keeps the server's
   OperationOutcome (on failure) or each entry's status and location (on success).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
-import os
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cohortflow.errors import CohortflowError
+from cohortflow.redact import describe, mask, read_token
 
 LOG = logging.getLogger("cohortflow.fhir.upload")
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -50,9 +57,20 @@ class UploadSettings:
         )
 
     def token(self) -> str | None:
-        if not self.token_env:
-            return None
-        return os.environ.get(self.token_env) or None
+        """The checked token (a ConfigError naming the variable if it is malformed), or None."""
+        return read_token(self.token_env)
+
+
+class UploadError(CohortflowError):
+    """The upload stopped on an unexpected error (its text masked, its chain cut)."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # the 3xx reaches the caller as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 @dataclass
@@ -72,17 +90,31 @@ class Outcome:
         return row
 
 
-def _mask(text: str, token: str | None) -> str:
-    return text.replace(token, "***") if token else text
+def _masked(value: Any) -> Any:
+    """A parsed JSON value with every string in it (keys too) masked."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {mask(str(k)): _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
 
 
-def _body(raw: bytes, token: str | None) -> dict[str, Any] | None:
-    """The server's JSON answer, with any echo of the token masked."""
+def _body(raw: bytes) -> dict[str, Any] | None:
+    """The server's JSON answer, with any echo of the token masked (None if not JSON)."""
     try:
-        value = json.loads(_mask(raw.decode("utf-8", "replace"), token))
-    except (json.JSONDecodeError, ValueError):
+        value = json.loads(raw.decode("utf-8", "replace"))
+        return _masked(value) if isinstance(value, dict) else None
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         return None
-    return value if isinstance(value, dict) else None
+
+
+def _read_error_body(exc: urllib.error.HTTPError) -> bytes:
+    try:
+        return exc.read()
+    except (OSError, http.client.HTTPException, ValueError):
+        return b""
 
 
 def _issues(outcome: dict[str, Any] | None) -> str:
@@ -113,26 +145,45 @@ def post_bundle(
     start = time.monotonic()
     for attempt in range(settings.retries + 1):
         outcome.attempts = attempt + 1
-        request = urllib.request.Request(settings.url, data=data, headers=headers, method="POST")
         retry = False
         try:
-            with urllib.request.urlopen(request, timeout=settings.timeout_s) as response:
+            request = urllib.request.Request(
+                settings.url, data=data, headers=headers, method="POST"
+            )
+            with _OPENER.open(request, timeout=settings.timeout_s) as response:
                 outcome.http_status = response.status
-                outcome.response = _body(response.read(), token)
+                outcome.response = _body(response.read())
         except urllib.error.HTTPError as exc:
             outcome.http_status = exc.code
-            outcome.response = _body(exc.read(), token)
+            outcome.response = _body(_read_error_body(exc))
             outcome.error = f"HTTP {exc.code} {exc.reason}: {_issues(outcome.response)}".strip()
+            if 300 <= exc.code < 400:
+                outcome.error = (
+                    f"HTTP {exc.code} {exc.reason}: a redirect, not followed (the token is sent "
+                    "to fhir.upload.url only)"
+                )
             retry = exc.code in RETRYABLE
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        except (OSError, http.client.HTTPException) as exc:
+            # URLError (refused, DNS, TLS), timeouts, resets, malformed or cut-off answers.
             outcome.http_status = None
             outcome.response = None
-            reason = getattr(exc, "reason", exc)
-            outcome.error = f"no response ({type(reason).__name__}: {reason})"
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, BaseException):
+                outcome.error = f"no response ({describe(reason, chain=False)})"
+            else:
+                outcome.error = f"no response (URLError: {reason})"
             retry = True
+        except ValueError as exc:
+            # The HTTP client refused the request (an illegal header value or URL): final.
+            outcome.http_status = None
+            outcome.response = None
+            outcome.error = f"request not sent ({describe(exc, chain=False)})"
+        except Exception as exc:
+            LOG.error("%s", mask("".join(traceback.format_exception(exc)).rstrip()))
+            raise UploadError(f"{name}: upload stopped ({describe(exc)})") from None
         else:
             outcome.error = ""
-        outcome.error = _mask(outcome.error, token)
+        outcome.error = mask(outcome.error)
         if not retry:
             break
         if attempt < settings.retries:
@@ -174,12 +225,13 @@ def upload_bundles(
     (TSV) and the server's answers (JSON) atomically."""
     from cohortflow.io.atomic import write_json, write_text
 
+    settings.token()  # a malformed token stops here, before any request
     outcomes = []
     for path in paths:
         try:
             bundle = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            outcomes.append(Outcome(bundle=str(path), entries=0, error=f"unreadable: {exc}"))
+            outcomes.append(Outcome(bundle=str(path), entries=0, error=mask(f"unreadable: {exc}")))
             continue
         outcome = post_bundle(str(path), bundle, settings, sleep=sleep)
         LOG.info(
