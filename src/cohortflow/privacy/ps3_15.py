@@ -721,7 +721,7 @@ _KEEP_BY_MODULE = (
     """,
     # MR Image
     """
-        ScanningSequence SequenceVariant ScanOptions MRAcquisitionType 
+        ScanningSequence SequenceVariant ScanOptions MRAcquisitionType
         AngioFlag RepetitionTime EchoTime InversionTime EchoTrainLength TriggerTime
         NumberOfAverages ImagingFrequency ImagedNucleus EchoNumbers MagneticFieldStrength
         NumberOfPhaseEncodingSteps PercentSampling PercentPhaseFieldOfView PixelBandwidth
@@ -745,7 +745,7 @@ _KEEP_BY_MODULE = (
         MRTransmitCoilSequence MRFOVGeometrySequence MRAveragesSequence
         MRSpatialSaturationSequence MRDiffusionSequence MRMetaboliteMapSequence
         MRVelocityEncodingSequence MRArterialSpinLabelingSequence ReceiveCoilType
-        QuadratureReceiveCoil TransmitCoilType MultiCoilElementUsed 
+        QuadratureReceiveCoil TransmitCoilType MultiCoilElementUsed
         EchoPulseSequence MultipleSpinEcho MultiPlanarExcitation PhaseContrast
         TimeOfFlightContrast Spoiling SteadyStatePulseSequence EchoPlanarPulseSequence
         SaturationRecovery SpectrallySelectedSuppression SpectrallySelectedExcitation
