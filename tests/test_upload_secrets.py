@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from cohortflow import redact
 from cohortflow.errors import ConfigError
 from cohortflow.fhir import upload
 from cohortflow.fhir.run import run_upload
 from cohortflow.fhir.upload import UploadError, UploadSettings, post_bundle
 from cohortflow.logutil import job_logging
+from cohortflow.privacy import secrets as redact
 
 ENV = "COHORTFLOW_FHIR_TOKEN"
 TOKEN = "cf24Tok_9f3kQ.zX/7+w=="  # '/', '+' and '=' change under percent-encoding

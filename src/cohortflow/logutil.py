@@ -6,9 +6,10 @@ the file and the reason (no traceback: it is the user's data, not a bug), then t
 non-zero, so Snakemake removes its outputs and ``--keep-going`` carries on with other jobs.
 Any other exception is logged with its traceback, and the job exits non-zero too.
 
-Every record passes :class:`~cohortflow.redact.MaskingFilter`: a secret the job read (the FHIR
-upload token) is masked in messages and tracebacks. Exceptions end the job as ``SystemExit``
-after they are logged, so that Python does not print an unmasked traceback of its own.
+Every record passes :class:`~cohortflow.privacy.secrets.MaskingFilter`: a secret the job read
+(the FHIR upload token) is masked in messages and tracebacks. Exceptions end the job as
+``SystemExit`` after they are logged, so that Python does not print an unmasked traceback of
+its own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cohortflow.errors import CohortflowError
-from cohortflow.redact import MaskingFilter
+from cohortflow.privacy.secrets import MaskingFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

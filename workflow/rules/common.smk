@@ -22,7 +22,7 @@ from cohortflow.privacy.pseudonym import (
     write_key_record,
 )
 from cohortflow.paths import bids, subject_log
-from cohortflow.redact import read_token
+from cohortflow.privacy.secrets import read_token
 from cohortflow.preprocess.registration import registration_recipe
 from cohortflow.preprocess.templates import (
     TEMPLATE_FILES,

@@ -1,7 +1,8 @@
 """Upload transaction bundles to a FHIR server: ``POST [base]`` per bundle.
 
 * The bearer token comes from the environment variable named in the config
-  (``fhir.upload.token_env``), is checked before any request (:func:`cohortflow.redact.read_token`:
+  (``fhir.upload.token_env``), is checked before any request
+  (:func:`cohortflow.privacy.secrets.read_token`:
   printable ASCII, no whitespace or control characters), is sent only in the ``Authorization``
   header, and never written to a log, an outcome or an error message: every failure (HTTP
   errors, refused or dropped connections, timeouts, TLS, malformed answers, a request the HTTP
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cohortflow.errors import CohortflowError
-from cohortflow.redact import describe, mask, read_token
+from cohortflow.privacy.secrets import describe, mask, read_token
 
 LOG = logging.getLogger("cohortflow.fhir.upload")
 RETRYABLE = {429, 500, 502, 503, 504}
