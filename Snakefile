@@ -24,6 +24,7 @@ localrules:
     classify_predictions,
     deface_qa_features,
     deface_qa_decisions,
+    ingest_sources,
 
 
 include: "workflow/rules/common.smk"

@@ -5,6 +5,7 @@
 rule classify_dataset:
     input:
         unpack(get_classify_maps),
+        sources=INGEST_SOURCES,
     output:
         CLASSIFY_DATASET,
     log:

@@ -113,6 +113,22 @@ RUN_CHECKSUMS = "results/provenance/checksums.sha256"
 WORKFLOW_COMMIT = workflow_commit(workflow.basedir)
 
 
+# Sheet rows whose sources hold the same images (cohortflow.ingest.sources): checked once
+# every subject is ingested, before any cohort-level step (classifier, upload) uses them.
+INGEST_SOURCES = "results/ingest/sources.tsv"
+
+
+def get_ingest_sidecar_map(wildcards):
+    return {
+        f"{row.label}_{row.session}": ingested(".json", row.label, row.session)
+        for row in COHORT.rows
+    }
+
+
+def get_sheet_row_map():
+    return {f"{row.label}_{row.session}": row.number for row in COHORT.rows}
+
+
 def get_ingest_sidecars():
     if not config["stages"]["ingest"]:
         return []
@@ -122,6 +138,7 @@ def get_ingest_sidecars():
 def get_final_output():
     targets = []
     if config["stages"]["ingest"]:
+        targets.append(INGEST_SOURCES)
         for row in COHORT.rows:
             targets.append(ingested(".nii.gz", row.label, row.session))
             targets.append(ingested(".json", row.label, row.session))

@@ -50,7 +50,9 @@ rule fhir_genotypes:
 
 rule fhir_upload:
     input:
-        get_fhir_bundles(),
+        bundles=get_fhir_bundles(),
+        # Nothing is sent while two sheet rows hold one person's images.
+        sources=INGEST_SOURCES if config["stages"]["ingest"] else [],
     output:
         table="results/fhir/upload/outcomes.tsv",
         details="results/fhir/upload/outcomes.json",

@@ -49,3 +49,22 @@ rule ingest_export_dicom:
         key_fingerprint=KEY_FINGERPRINT,
     script:
         "../scripts/ingest_export_dicom.py"
+
+
+rule ingest_sources:
+    input:
+        unpack(get_ingest_sidecar_map),
+    output:
+        INGEST_SOURCES,
+    log:
+        "logs/ingest/sources.log",
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=attempt_scaled(1000),
+        runtime=15,
+    params:
+        sheet_rows=get_sheet_row_map(),
+    script:
+        "../scripts/ingest_sources.py"

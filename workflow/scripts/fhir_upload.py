@@ -3,7 +3,7 @@ from cohortflow.logutil import job_logging
 
 with job_logging(snakemake.log[0], "fhir.upload"):
     run_upload(
-        list(snakemake.input),
+        list(snakemake.input.bundles),
         dict(snakemake.output.items()),
         snakemake.params.upload,
         snakemake.log[0],
