@@ -42,6 +42,7 @@ class IngestSettings:
     on_multiple: str = "error"
     irregular_slices: str = "error"
     role_rules: dict[str, Any] = field(default_factory=dict)
+    clean_descriptors: bool = False
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> IngestSettings:
@@ -50,6 +51,7 @@ class IngestSettings:
             on_multiple=section["on_multiple"],
             irregular_slices=section["irregular_slices"],
             role_rules=dict(section.get("role_rules", {})),
+            clean_descriptors=bool(section.get("clean_descriptors", False)),
         )
 
 
@@ -337,9 +339,15 @@ def export_deidentified_dicom(
                 if write_file is not None:
                     write_file(path, target)
                 else:
-                    # Strict Basic profile: descriptions are removed, since cleaning them would
-                    # be the Clean Descriptors Option, which we do not claim.
-                    deidentify_file(path, target, key, subject_label=subject)
+                    # Descriptors are removed (Basic Profile) or rebuilt from the controlled
+                    # vocabulary (Clean Descriptors Option, recorded as such).
+                    deidentify_file(
+                        path,
+                        target,
+                        key,
+                        subject_label=subject,
+                        keep_descriptions=settings.clean_descriptors,
+                    )
     except InputError as exc:
         raise _relative_to_source(exc, source, sheet_row).with_subject(who) from None
     log.info("%s: wrote %d de-identified DICOM files", who, len(series.files))

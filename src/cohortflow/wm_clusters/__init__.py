@@ -1,0 +1,20 @@
+"""White-matter clustering (HeteroMRI step C): WM prior x image, RFCM, cluster pick.
+
+Entry points (what the workflow's script shims call): see ``__all__``.
+"""
+
+_ENTRY_POINTS = {
+    "ClusterSettings": "cohortflow.wm_clusters.clusters",
+    "run_wm_clusters": "cohortflow.wm_clusters.run",
+}
+__all__ = sorted(_ENTRY_POINTS)
+
+
+def __getattr__(name: str) -> object:
+    """Entry points are imported when first used, so that importing one small module of this
+    package (as the workflow does when it starts) does not load the heavy ones."""
+    if name in _ENTRY_POINTS:
+        import importlib
+
+        return getattr(importlib.import_module(_ENTRY_POINTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
