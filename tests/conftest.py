@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -416,6 +417,23 @@ needs_plink = pytest.mark.skipif(
     not (shutil.which("plink1.9") and shutil.which("plink2")),
     reason="plink1.9/plink2 not installed",
 )
+
+
+# --------------------------------------------------------------------------- HTTP test servers
+class LoopbackServer:
+    """A threaded HTTP server on a free 127.0.0.1 port for a request handler class (its FHIR
+    base at ``url``); ``close()`` stops it."""
+
+    def __init__(self, handler):
+        from http.server import ThreadingHTTPServer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/fhir"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # --------------------------------------------------------------------------- FHIR validation

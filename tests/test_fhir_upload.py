@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from conftest import LoopbackServer
 
 from cohortflow.fhir.upload import UploadSettings, post_bundle, upload_bundles
 
@@ -49,7 +49,7 @@ INVALID = (
 )
 
 
-class Scripted:
+class Scripted(LoopbackServer):
     """Answers POSTs from a list of (status, body) or ("sleep", seconds)."""
 
     def __init__(self, answers):
@@ -75,13 +75,7 @@ class Scripted:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/fhir"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

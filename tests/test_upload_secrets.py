@@ -18,13 +18,13 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from conftest import LoopbackServer
 
 from cohortflow.errors import ConfigError
 from cohortflow.fhir import upload
@@ -124,7 +124,7 @@ def test_no_variable_or_an_unset_one_sends_no_token(monkeypatch):
 # ------------------------------------------------------------------ a hostile server
 
 
-class Hostile:
+class Hostile(LoopbackServer):
     """A FHIR endpoint that misbehaves, one answer per request, echoing the token."""
 
     ANSWERS = (
@@ -213,13 +213,7 @@ class Hostile:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/fhir"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -3,18 +3,12 @@
 Entry points (what the workflow's script shims call): see ``__all__``.
 """
 
-_ENTRY_POINTS = {
-    "ClusterSettings": "cohortflow.wm_clusters.clusters",
-    "run_wm_clusters": "cohortflow.wm_clusters.run",
-}
-__all__ = sorted(_ENTRY_POINTS)
+from cohortflow.lazy import entry_points
 
-
-def __getattr__(name: str) -> object:
-    """Entry points are imported when first used, so that importing one small module of this
-    package (as the workflow does when it starts) does not load the heavy ones."""
-    if name in _ENTRY_POINTS:
-        import importlib
-
-        return getattr(importlib.import_module(_ENTRY_POINTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = entry_points(
+    __name__,
+    {
+        "ClusterSettings": "cohortflow.wm_clusters.clusters",
+        "run_wm_clusters": "cohortflow.wm_clusters.run",
+    },
+)
