@@ -265,6 +265,30 @@ def _make_bad_inputs(work: Path) -> dict[str, str]:
     return sources
 
 
+#: The demo subject whose DICOM headers get hostile free text (tests/hostile_dicom.PLANTED) in
+#: demo_run: it goes through every stage, and tests/test_phi.py looks for the values everywhere.
+HOSTILE_DEMO_SUBJECT = "demo01"
+
+
+def _plant_free_text(folder: Path) -> None:
+    """Identifiers where sites type them (descriptions, comments, coil names, a private note),
+    appended to the demo's own text so that each series keeps its role."""
+    import pydicom
+    from hostile_dicom import hostile_header
+
+    hostile = hostile_header()
+    for path in sorted(p for p in folder.rglob("IM*") if p.is_file()):
+        ds = pydicom.dcmread(path)
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        for keyword in ("SeriesDescription", "ProtocolName", "StudyDescription"):
+            ds[keyword].value = f"{ds.get(keyword, '')} {hostile[keyword].value}".strip()
+        for keyword in ("ImageComments", "ReceiveCoilName", "PerformedProcedureStepDescription"):
+            setattr(ds, keyword, hostile[keyword].value)
+        ds.SequenceName = f"{ds.get('SequenceName', '')}_XJ4412"
+        ds.private_block(0x0029, "SITE NOTES", create=True).add_new(0x10, "LO", "Juergen XJ4412")
+        ds.save_as(path, enforce_file_format=True)
+
+
 def _make_preprocess_inputs(work: Path) -> tuple[dict[str, str], dict[str, str]]:
     """NIfTI sources that ingest accepts but preprocessing must refuse or flag.
 
@@ -370,6 +394,7 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
         REPO, work, "--configfile", str(config), "--until", "demo_mri_subject", env=env
     )
     assert step1.returncode == 0, step1.stdout + step1.stderr
+    _plant_free_text(work / "resources" / "demo" / "mri" / HOSTILE_DEMO_SUBJECT / "raw" / "dicom")
     flagged, refused = _make_preprocess_inputs(work)
     bad_sources = {**_make_bad_inputs(work), **refused}
     sheet = _with_external_defacing(work, sheet)

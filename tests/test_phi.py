@@ -57,7 +57,7 @@ def _readable(path: Path) -> bytes:
 
 
 def _scanned_files(workdir: Path) -> list[Path]:
-    roots = [workdir / "results", workdir / "logs", workdir / ".snakemake" / "log"]
+    roots = [workdir / name for name in ("results", "logs", "benchmarks", ".snakemake/log")]
     return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
 
 
@@ -90,4 +90,24 @@ def test_sheet_subject_ids_stay_out_of_results_and_ingest_logs(demo_run):
     files = sorted(p for root in roots for p in root.rglob("*") if p.is_file())
     assert files
     leaks = {str(p): hits for p in files if (hits := find_phi(_readable(p), ids))}
+    assert leaks == {}
+
+
+def test_no_hostile_free_text_in_any_output_or_log(demo_run):
+    """One demo subject's headers carry identifiers only in free text (a surname typed into
+    the descriptions, its transliteration, a site code, dates in other notations, a coil name,
+    a private note; tests/hostile_dicom.py): the subject goes through every stage, and none of
+    the values reaches an image, sidecar, table, figure, FHIR bundle or log."""
+    from conftest import HOSTILE_DEMO_SUBJECT
+    from hostile_dicom import PLANTED
+
+    raw = demo_run.workdir / "resources" / "demo" / "mri" / HOSTILE_DEMO_SUBJECT / "raw"
+    planted = list(PLANTED.values())
+    assert find_phi(next(raw.rglob("IM*")).read_bytes(), planted), "negative control"
+    label = demo_run.good[HOSTILE_DEMO_SUBJECT]
+    files = _scanned_files(demo_run.workdir)
+    subject_files = [p for p in files if label in str(p)]
+    assert any(p.suffix == ".png" for p in subject_files), "its figures are scanned"
+    assert any(p.name.endswith("_bundle.json") for p in subject_files), "its bundle is scanned"
+    leaks = {str(p): hits for p in files if (hits := find_phi(_readable(p), planted))}
     assert leaks == {}
