@@ -11,6 +11,7 @@ members unpacked) is searched for every planted value and every sheet subject ID
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -122,3 +123,17 @@ def test_no_planted_value_or_sheet_id_in_any_written_file(hostile_run):
     assert len(written) > 30, f"only {len(written)} files written"
     # ... and none in what the run wrote.
     assert hits_in(written) == []
+
+
+def test_a_run_with_another_key_stops_before_any_job(hostile_run):
+    work, _, _, _ = hostile_run
+    record = work / "results" / "provenance" / "pseudonym_key.json"
+    assert set(json.loads(record.read_text())) == {"fingerprint", "demo_key"}
+    assert TEST_KEY not in record.read_text()
+    env = {**os.environ, "COHORTFLOW_PSEUDONYM_KEY": "another-key-of-enough-bytes-0123"}
+    env.pop("COHORTFLOW_PSEUDONYM_KEY_FILE", None)
+    cmd = snakemake_command(REPO, work, "--configfile", str(work / "config.yaml"), "-n")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode != 0
+    assert "was written with another pseudonymisation key" in done.stdout + done.stderr
+    assert "Building DAG" not in done.stdout + done.stderr
