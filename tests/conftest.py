@@ -277,11 +277,17 @@ def _plant_free_text(folder: Path) -> None:
     from hostile_dicom import hostile_header
 
     hostile = hostile_header()
+    # Identifiers only: no term that would change a series' role.
+    appended = {
+        "SeriesDescription": " Mueller Juergen XJ4412 03.07.1961",
+        "ProtocolName": "_JMueller_1961-07-03",
+        "StudyDescription": " Kopf MUELLER Studie XJ4412 Station Lindenhof",
+    }
     for path in sorted(p for p in folder.rglob("IM*") if p.is_file()):
         ds = pydicom.dcmread(path)
         ds.SpecificCharacterSet = "ISO_IR 192"
-        for keyword in ("SeriesDescription", "ProtocolName", "StudyDescription"):
-            ds[keyword].value = f"{ds.get(keyword, '')} {hostile[keyword].value}".strip()
+        for keyword, text in appended.items():
+            ds[keyword].value = f"{ds.get(keyword, '')}{text}".strip()
         for keyword in ("ImageComments", "ReceiveCoilName", "PerformedProcedureStepDescription"):
             setattr(ds, keyword, hostile[keyword].value)
         ds.SequenceName = f"{ds.get('SequenceName', '')}_XJ4412"

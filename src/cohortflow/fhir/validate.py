@@ -131,14 +131,20 @@ def medplum_modules(server_dir: str | Path | None = None) -> Path | None:
 
 
 def profile_problems(
-    resources: list[dict[str, Any]], validator_script: str | Path, profiles: str | Path
+    resources: list[dict[str, Any]],
+    validator_script: str | Path,
+    profiles: str | Path | None,
+    modules: str | Path | None = None,
 ) -> list[str]:
-    """Medplum's validator on each resource (base R4 + every profile in ``meta.profile``).
+    """Medplum's validator on each resource (base R4 + every profile in ``meta.profile`` found
+    in ``profiles``; base R4 only without it). ``modules``: the validator's
+    MEDPLUM_NODE_MODULES (default: found or installed beside the script, see
+    :func:`medplum_modules`).
 
     Raises :class:`FhirValidationError` when node or the validator's modules are missing: a
     check that cannot run must not look like a pass."""
     node = shutil.which("node")
-    modules = medplum_modules(Path(validator_script).parent)
+    modules = Path(modules) if modules else medplum_modules(Path(validator_script).parent)
     if node is None or modules is None:
         raise FhirValidationError(
             "the MII profile check needs node and the Medplum validator's node_modules "
@@ -150,7 +156,8 @@ def profile_problems(
             path = Path(tmp) / f"{i:04d}_{resource.get('resourceType', 'x')}.json"
             path.write_text(json.dumps(resource))
             files.append(path)
-        command = [node, str(Path(validator_script).resolve()), str(Path(profiles).resolve())]
+        folder = str(Path(profiles).resolve()) if profiles else "-"
+        command = [node, str(Path(validator_script).resolve()), folder]
         result = subprocess.run(
             [*command, *map(str, files)],
             capture_output=True,
