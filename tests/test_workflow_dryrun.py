@@ -21,6 +21,16 @@ CASES = {
     "no_pseudonym_key": (1, ["no pseudonymisation key", "COHORTFLOW_PSEUDONYM_KEY"]),
     "demo_key_real_data": (1, ["demo pseudonymisation key may only be used", "row 1"]),
     "bad_deface_sheet": (1, ["sample sheet row 2", "'defaced' and 'defacer' go together"]),
+    # Your own cohort, without the demo's baggage (no sheet, key or genotypes inherited).
+    "genetics_only": (
+        0,
+        ["cohort inputs: genotypes resources/demo/genotypes/demo", "genotype_qc_import"],
+    ),
+    "no_inputs": (1, ["stages.ingest is on but no sample sheet is named", "config key 'samples'"]),
+    "demo_inputs_not_inherited": (
+        1,
+        ["stages.genotype_qc is on but no genotypes are named", "'genotypes.input'"],
+    ),
 }
 
 
@@ -61,6 +71,14 @@ def test_dry_run(repo, tmp_path, case):
         assert text in output, output
     if expected_rc:
         assert "Building DAG of jobs" not in output, "validation must come before the DAG"
+
+
+def test_genetics_only_needs_no_sheet_and_no_key(repo, tmp_path):
+    result = _dry_run(repo, tmp_path, "tests/configs/genetics_only/config.yaml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "ingest " not in output and "demo_mri_subject" not in output
+    assert "pseudonymisation key" not in output
 
 
 def test_default_config_dry_run_is_the_whole_demo(repo, tmp_path):

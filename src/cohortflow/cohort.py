@@ -75,9 +75,12 @@ def _refuse_pair(first: Row, second: Row) -> None:
 
 
 class Cohort:
-    def __init__(self, sheet: pd.DataFrame, key: PseudonymKey):
-        labels = make_subject_map(key, sheet["subject"].tolist())
-        self.key_source = key.source
+    def __init__(self, sheet: pd.DataFrame, key: PseudonymKey | None):
+        """``key`` may be None only for an empty sheet (a run without imaging)."""
+        if key is None and not sheet.empty:
+            raise ConfigError("a sample sheet with rows needs the pseudonymisation key")
+        labels = make_subject_map(key, sheet["subject"].tolist()) if key else {}
+        self.key_source = key.source if key else None
         self.rows: list[Row] = [
             Row(
                 number=i + 1,
@@ -105,7 +108,7 @@ class Cohort:
                     f"sample sheet row {r.number}: defacer name {OUR_DEFACER!r} is reserved for "
                     "cohortflow's own defacing"
                 )
-        if key.is_demo:
+        if key is not None and key.is_demo:
             check_demo_rows([(r.number, r.source, r.demo_subject) for r in self.rows], Path.cwd())
         refuse_shared_sources(self.rows)
 

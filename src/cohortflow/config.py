@@ -159,3 +159,87 @@ def schema_keys_without_docs(schema: dict, prefix: str = "") -> list[str]:
         if sub.get("type") == "object":
             missing.extend(schema_keys_without_docs(sub, prefix=f"{name}."))
     return missing
+
+
+# --------------------------------------------------------------------------- cohort inputs
+#: Config keys that name a cohort's data. A user's own config (``--configfile``) takes them from
+#: itself only, never from the demo config (config/config.yaml) it is merged over.
+INPUT_KEYS: tuple[tuple[str, ...], ...] = (
+    ("samples",),
+    ("demo",),
+    ("genotypes", "input"),
+    ("genotypes", "phenotype_file"),
+    ("genotypes", "phenotype"),
+    ("genotypes", "covariates"),
+)
+IMAGING_STAGES = ("ingest", "preprocess", "wm_clusters", "classify", "deface", "deface_qa")
+GENOTYPE_STAGES = ("genotype_qc", "association")
+
+
+def drop_inherited_inputs(config: dict, user_config: dict | None) -> list[str]:
+    """Remove (in place) each input key of :data:`INPUT_KEYS` that ``user_config`` (what the
+    command line gave: config files and --config) does not set; returns the dropped keys.
+
+    ``None``: no config file on the command line, so the demo config is the run's config.
+    """
+    if user_config is None:
+        return []
+    dropped = []
+    for path in INPUT_KEYS:
+        given, merged = user_config, config
+        for part in path[:-1]:
+            given = given.get(part, {}) if isinstance(given, dict) else {}
+            merged = merged.get(part, {}) if isinstance(merged, dict) else {}
+        if isinstance(merged, dict) and path[-1] in merged and path[-1] not in given:
+            del merged[path[-1]]
+            dropped.append(".".join(path))
+    return dropped
+
+
+def empty_sample_sheet() -> pd.DataFrame:
+    """The cohort of a run without imaging: no rows."""
+    return pd.DataFrame(columns=["subject", "session", "source"], dtype=str)
+
+
+def needs_sample_sheet(config: dict) -> bool:
+    return any(config["stages"][stage] for stage in IMAGING_STAGES)
+
+
+def needs_pseudonym_key(config: dict) -> bool:
+    """Imaging pseudonymises subjects; the FHIR genotype bundles pseudonymise sample IDs."""
+    stages = config["stages"]
+    return needs_sample_sheet(config) or (stages["fhir"] and stages["genotype_qc"])
+
+
+def check_stage_inputs(config: dict) -> None:
+    """A stage that is on needs its inputs: a ConfigError naming the key and the stage."""
+    stages = config["stages"]
+    imaging = [s for s in IMAGING_STAGES if stages[s]]
+    if imaging and not config.get("samples"):
+        raise ConfigError(
+            f"stages.{imaging[0]} is on but no sample sheet is named: set config key 'samples' "
+            f"(a TSV, see workflow/schemas/samples.schema.yaml), or switch the imaging stages "
+            f"off ({', '.join(f'stages.{s}: false' for s in imaging)})"
+        )
+    genotype = [s for s in GENOTYPE_STAGES if stages[s]]
+    if genotype and not config["genotypes"].get("input"):
+        raise ConfigError(
+            f"stages.{genotype[0]} is on but no genotypes are named: set config key "
+            f"'genotypes.input' (a PLINK fileset prefix or VCF/BCF), or switch the genotype "
+            f"stages off ({', '.join(f'stages.{s}: false' for s in genotype)})"
+        )
+
+
+def describe_inputs(config: dict, n_rows: int) -> str:
+    """One line for the start of a run: which cohort inputs it uses."""
+    parts = []
+    if needs_sample_sheet(config):
+        parts.append(f"sample sheet {config['samples']} ({n_rows} rows)")
+    if any(config["stages"][s] for s in GENOTYPE_STAGES):
+        genotypes = config["genotypes"]
+        parts.append(f"genotypes {genotypes['input']}")
+        if genotypes.get("phenotype_file"):
+            parts.append(f"phenotypes {genotypes['phenotype_file']}")
+    if config["demo"]["genotypes"] or any("resources/demo" in part for part in parts):
+        parts.append("the built-in demo cohort (generated)")
+    return "cohort inputs: " + ("; ".join(parts) if parts else "none (no stage needs one)")

@@ -123,7 +123,7 @@ def write_run_record(
     config: dict[str, Any],
     config_sha256: str,
     commit: str | None,
-    sample_sheet: str | Path,
+    sample_sheet: str | Path | None,
     ingest_sidecars: list[str | Path],
     genotype_files: list[str | Path],
     key_fingerprint: str | None = None,
@@ -161,7 +161,7 @@ def write_run_record(
             "packages": _installed(),
         },
         "inputs": {
-            **input_checksums({"sample_sheet": sample_sheet}),
+            **(input_checksums({"sample_sheet": sample_sheet}) if sample_sheet else {}),
             "mri_sources": mri,
             "genotypes": {str(p): sha256_file(p) for p in genotype_files},
         },

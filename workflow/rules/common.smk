@@ -7,7 +7,16 @@ from snakemake.logging import logger
 from cohortflow.classify.inputs import resolution_factor
 from cohortflow.classify.splits import classify_split_names
 from cohortflow.cohort import OUR_DEFACER, Cohort
-from cohortflow.config import read_sample_sheet, validate_config
+from cohortflow.config import (
+    check_stage_inputs,
+    describe_inputs,
+    drop_inherited_inputs,
+    empty_sample_sheet,
+    needs_pseudonym_key,
+    needs_sample_sheet,
+    read_sample_sheet,
+    validate_config,
+)
 from cohortflow.errors import CohortflowError, ConfigError
 from cohortflow.fhir.bundle import Validators
 from cohortflow.fhir.provenance import config_sha256
@@ -44,19 +53,39 @@ if workflow.is_main_process and not workflow.dryrun:
     if _note:
         logger.warning(_note)
 
+# A config of the user's own (--configfile) names its cohort's inputs itself: none is taken
+# from the demo config (config/config.yaml) that Snakemake merges it over.
+drop_inherited_inputs(
+    config,
+    (
+        workflow.config_settings.overwrite_config
+        if workflow.overwrite_configfiles
+        else None
+    ),
+)
 # Config and sheet are validated before any rule is defined (and so before the DAG exists).
 config.update(validate_config(config, SCHEMAS / "config.schema.yaml"))
+check_stage_inputs(config)
 RoleRules.from_mapping(config["ingest"]["role_rules"])  # regular expressions compile
-SHEET = read_sample_sheet(config["samples"], SCHEMAS / "samples.schema.yaml")
-KEY = load_key(
-    allow_demo_key=config["pseudonymise"]["allow_demo_key"],
-    repository=Path(workflow.basedir),
+SHEET = (
+    read_sample_sheet(config["samples"], SCHEMAS / "samples.schema.yaml")
+    if needs_sample_sheet(config)
+    else empty_sample_sheet()
 )
-KEY_FINGERPRINT = key_fingerprint(KEY)
-# results/ written under another key: stop before any job (cohortflow.privacy.pseudonym).
-check_key_record("results", KEY_FINGERPRINT)
+KEY = None  # a genetics-only run without FHIR pseudonymises nothing
+KEY_FINGERPRINT = None
+if needs_pseudonym_key(config):
+    KEY = load_key(
+        allow_demo_key=config["pseudonymise"]["allow_demo_key"],
+        repository=Path(workflow.basedir),
+    )
+    KEY_FINGERPRINT = key_fingerprint(KEY)
+    # results/ written under another key: stop before any job (cohortflow.privacy.pseudonym).
+    check_key_record("results", KEY_FINGERPRINT)
 COHORT = Cohort(SHEET, KEY)
 ROLE = config["ingest"]["target_role"]
+if workflow.is_main_process:
+    logger.info(describe_inputs(config, len(COHORT.rows)))
 
 
 def attempt_scaled(mb):
@@ -560,4 +589,5 @@ def get_fhir_outputs():
 
 onstart:
     # The key's fingerprint (never the key) is kept with the results it pseudonymises.
-    write_key_record("results", KEY_FINGERPRINT, demo=KEY.is_demo)
+    if KEY is not None:
+        write_key_record("results", KEY_FINGERPRINT, demo=KEY.is_demo)

@@ -5,7 +5,7 @@
 rule provenance_run:
     input:
         outputs=get_final_output(),
-        sheet=config["samples"],
+        sheet=config.get("samples") or [],
         ingest=get_ingest_sidecars(),
         genotypes=get_genotype_input if config["stages"]["genotype_qc"] else [],
     output:

@@ -10,7 +10,7 @@ with job_logging(snakemake.log[0], "provenance.run"):
         config=snakemake.params.config,
         config_sha256=snakemake.params.config_sha256,
         commit=snakemake.params.commit,
-        sample_sheet=snakemake.input.sheet,
+        sample_sheet=snakemake.input.sheet or None,
         ingest_sidecars=list(snakemake.input.ingest),
         genotype_files=list(snakemake.input.genotypes),
         key_fingerprint=snakemake.params.key_fingerprint,
