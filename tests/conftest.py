@@ -394,8 +394,7 @@ def demo_run(tmp_path_factory) -> WorkflowRun:
         "    padding: same\n  train:\n    max_epochs: 3\n    patience: 2\n"
         "  split:\n    strategy: A\n  permutations: 1\n"
         "deface:\n  export_dicom: true\ndeface_qa:\n  pairs_per_type: 2\n  folds: 3\n"
-        "stages:\n  fhir: true\n  genotype_qc: false\n  association: false\n"
-        + fhir_config_yaml()
+        "stages:\n  fhir: true\n  genotype_qc: false\n  association: false\n" + fhir_config_yaml()
     )
     step1 = snakemake(
         REPO, work, "--configfile", str(config), "--until", "demo_mri_subject", env=env
