@@ -17,8 +17,13 @@ imported fileset through the previous step's ``keep.txt`` (FID IID) and ``extrac
 ``plink/``
     PLINK's own outputs and logs.
 
-Each folder is written atomically, so a failed step leaves nothing. The final step writes the
-clean fileset. Thresholds and their sources are documented in the config schema
+Each folder is written atomically, so a failed step leaves no step folder; it leaves
+``{i}_{name}.failed/`` instead, holding ``error.txt`` (the message, with PLINK's error quoted in
+full) and the PLINK logs of the failed attempt (removed again when the step next succeeds). A
+step that would remove every sample or every variant, or leave the next step too little to work
+on, stops with :class:`QCStepError` naming the step and the counts. PLINK's warnings become notes
+of the step (``step.json``) and warnings in the job log. The final step writes the clean
+fileset. Thresholds and their sources are documented in the config schema
 (``workflow/schemas/config.schema.yaml``, section ``genotype_qc``).
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohortflow.errors import ConfigError
+from cohortflow.errors import ConfigError, InputError
 from cohortflow.genotype_qc import decide
 from cohortflow.genotype_qc.inputs import (
     MISSING_CODES,
@@ -43,7 +49,13 @@ from cohortflow.genotype_qc.inputs import (
     phenotype_kind,
     with_ext,
 )
-from cohortflow.genotype_qc.plink import PlinkSession, read_bim, read_fam, read_table
+from cohortflow.genotype_qc.plink import (
+    PlinkError,
+    PlinkSession,
+    read_bim,
+    read_fam,
+    read_table,
+)
 from cohortflow.io.atomic import atomic_output_dir, atomic_output_file, write_json
 
 log = logging.getLogger(__name__)
@@ -76,6 +88,10 @@ DATA = "data"  # the imported fileset's name inside the import folder
 
 def step_dir_name(name: str) -> str:
     return f"{STEPS.index(name)}_{name}"
+
+
+class QCStepError(InputError):
+    """A step would leave nothing (or too little) for the next one; names step and counts."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ class QCSettings:
     sex_female_max_f: float = 0.2
     sex_male_min_f: float = 0.8
     sex_remove: tuple[str, ...] = ("mismatch", "ambiguous")
+    sex_min_chrx_snps: int = 150
     het_n_sd: float = 3.0
     het_ld_pruned: bool = True
     prune_window: int = 50
@@ -120,6 +137,7 @@ class QCSettings:
     prune_maf: float = 0.01
     prune_exclude_ranges: str | None = None
     kinship: float = decide.KINSHIP_SECOND
+    king_min_snps: int = 2000
     n_pcs: int = 10
     pca_outlier_pcs: int = 10
     pca_outlier_sd: float = 6.0
@@ -154,6 +172,8 @@ _CONFIG_PATHS = {
     "sex_female_max_f": ("sex_check", "female_max_f"),
     "sex_male_min_f": ("sex_check", "male_min_f"),
     "sex_remove": ("sex_check", "remove"),
+    "sex_min_chrx_snps": ("sex_check", "min_chrx_snps"),
+    "king_min_snps": ("relatedness", "min_snps"),
     "het_n_sd": ("heterozygosity", "n_sd"),
     "het_ld_pruned": ("heterozygosity", "ld_pruned"),
     "prune_window": ("ld_prune", "window"),
@@ -245,10 +265,11 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
         args += ["--split-par", inputs.build]
     table = None
     if inputs.phenotype_file:
-        used = [inputs.phenotype, *inputs.covariates]
-        used += [inputs.sex_column] if inputs.sex_column else []
-        check_phenotype_table(inputs.phenotype_file, used)
         table = pd.read_csv(inputs.phenotype_file, sep=r"\s+", dtype=str, keep_default_na=False)
+        # The phenotype itself is optional for QC (association checks it when it is on).
+        used = [inputs.phenotype] if inputs.phenotype in table.columns else []
+        used += [*inputs.covariates, *([inputs.sex_column] if inputs.sex_column else [])]
+        check_phenotype_table(inputs.phenotype_file, used)
     elif inputs.covariates or inputs.sex_column:
         raise ConfigError(
             "genotypes.covariates/sex_column: need genotypes.phenotype_file to read them from"
@@ -277,6 +298,13 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
             "variant a unique ID (e.g. plink2 --set-all-var-ids @:#:$r:$a) before QC",
         )
     pheno, kind = _phenotype(fam, table, inputs)
+    if kind in ("none", "constant"):
+        result_note = (
+            f"phenotype {inputs.phenotype}: {'no values' if kind == 'none' else 'one value only'}"
+            "; QC runs without it (HWE in all samples), association would refuse it"
+        )
+    else:
+        result_note = None
     pheno.to_csv(ctx.work / "phenotype.tsv", sep="\t", index=False, na_rep="NA")
     result = StepResult()
     result.sample_metrics = pd.DataFrame(
@@ -291,8 +319,10 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
     }  # fmt: skip
     if found.n_variants is not None and found.n_variants != len(bim):
         result.notes.append(f"plink2 imported {len(bim)} of {found.n_variants} variants")
+    if result_note:
+        result.notes.append(result_note)
     missing = int(pheno[inputs.phenotype].isna().sum())
-    if missing:
+    if missing and kind not in ("none",):
         result.notes.append(f"{missing} samples have no {inputs.phenotype} value")
     result.state = (fam[["FID", "IID"]], bim["ID"])
     return result
@@ -309,16 +339,24 @@ def _phenotype(
     else:
         # Inputs without family IDs (VCF) have FID 0: match those on IID alone.
         on = ["IID"] if (fam["FID"] == "0").all() else ["FID", "IID"]
+        present = [c for c in columns if c in table.columns]
         values = fam[["FID", "IID"]].merge(
-            table[[*on, *columns]].drop_duplicates(on), on=on, how="left"
+            table[[*on, *present]].drop_duplicates(on), on=on, how="left"
         )
+        for column in columns:
+            if column not in present:
+                values[column] = "NA"
     out = values[["FID", "IID"]].copy()
     for column in columns:
         raw = values[column].fillna("NA").astype(str)
         out[column] = pd.to_numeric(raw.where(~raw.isin(MISSING_CODES)), errors="coerce")
     if out[inputs.phenotype].notna().sum() == 0:
         return out, "none"
-    kind = phenotype_kind(out[inputs.phenotype].dropna())
+    try:
+        kind = phenotype_kind(out[inputs.phenotype].dropna())
+    except GenotypeInputError:
+        # One value only (e.g. a .fam of all 1s): fine for QC; association checks its own.
+        return out, "constant"
     if kind == "binary" and set(out[inputs.phenotype].dropna().unique()) <= {0.0, 1.0}:
         out[inputs.phenotype] = out[inputs.phenotype] + 1
     return out, kind
@@ -374,6 +412,16 @@ def step_sex_check(ctx: Context, previous: Path) -> StepResult:
         result.sample_metrics = ctx.keep.assign(sex_status="not checkable (no chrX variants)")
         result.notes.append("no chrX variants: sex not checkable, no sample removed")
         return result
+    if n_x < s.sex_min_chrx_snps:
+        status = f"not checked ({n_x} chrX SNPs < min_chrx_snps {s.sex_min_chrx_snps})"
+        result.sample_metrics = ctx.keep.assign(sex_status=status)
+        result.notes.append(
+            f"sex check skipped: only {n_x} chrX SNPs, fewer than genotype_qc.sex_check."
+            f"min_chrx_snps ({s.sex_min_chrx_snps}); chrX F would be too noisy to call sex, "
+            "no sample removed"
+        )
+        result.extra["skipped"] = True
+        return result
     ctx.plink(
         "plink1.9",
         [*ctx.filters(previous), "--check-sex", str(s.sex_female_max_f), str(s.sex_male_min_f)],
@@ -412,6 +460,13 @@ def step_heterozygosity(ctx: Context, previous: Path) -> StepResult:
     pruned = ctx.work / "pruned.txt"
     (ctx.work / "plink" / "prune.prune.in").replace(pruned)
     n_pruned = sum(1 for _ in pruned.open())
+    if n_pruned < 2:
+        raise QCStepError(
+            ctx.work,
+            f"step heterozygosity: LD pruning kept {n_pruned} of {len(ctx.extract)} variants "
+            f"(autosomal, MAF >= {s.prune_maf}) for {len(ctx.keep)} samples; heterozygosity, "
+            "relatedness and PCA need autosomal SNPs",
+        )
     if s.het_ld_pruned:
         args = ctx.filters(previous, pruned)
     else:
@@ -440,9 +495,27 @@ def step_heterozygosity(ctx: Context, previous: Path) -> StepResult:
     return result
 
 
+KING_COLUMNS = ["FID1", "IID1", "FID2", "IID2", "NSNP", "HETHET", "IBS0", "KINSHIP", "degree"]
+
+
 def step_relatedness(ctx: Context, previous: Path) -> StepResult:
     s = ctx.settings
     pruned = ctx.step("heterozygosity") / "pruned.txt"
+    n_pruned = sum(1 for _ in pruned.open())
+    if n_pruned < s.king_min_snps:
+        metrics = ctx.keep.assign(n_relatives=np.nan, max_kinship=np.nan, max_kinship_with="")
+        pd.DataFrame(columns=[*KING_COLUMNS, "related"]).to_csv(
+            ctx.work / "kinship_pairs.tsv", sep="\t", index=False
+        )
+        return StepResult(
+            sample_metrics=metrics,
+            extra={"n_pairs": 0, "n_pairs_third_degree": 0, "skipped": True, "n_snps": n_pruned},
+            notes=[
+                f"relatedness skipped: only {n_pruned} LD-pruned SNPs, fewer than "
+                f"genotype_qc.relatedness.min_snps ({s.king_min_snps}); KING on so few SNPs "
+                "calls false relatives, no sample removed"
+            ],
+        )
     # The table reaches down to third degree for the plot; decisions use s.kinship.
     king = [
         *ctx.filters(previous, pruned), "--make-king-table",
@@ -478,7 +551,8 @@ def step_relatedness(ctx: Context, previous: Path) -> StepResult:
             metrics.iat[i, metrics.columns.get_loc("max_kinship")] = pair["KINSHIP"]
             metrics.iat[i, metrics.columns.get_loc("max_kinship_with")] = other.split(" ", 1)[1]
     result = StepResult(
-        sample_metrics=metrics, extra={"n_pairs": len(kin), "n_pairs_third_degree": len(close)}
+        sample_metrics=metrics,
+        extra={"n_pairs": len(kin), "n_pairs_third_degree": len(close), "n_snps": n_pruned},
     )
     for key in sorted(removed):
         mine = kin[(kin["a"] == key) | (kin["b"] == key)]
@@ -493,8 +567,7 @@ def step_relatedness(ctx: Context, previous: Path) -> StepResult:
             )
         fid, iid = key.split(" ", 1)
         result.removed_samples.append((fid, iid, "related", "; ".join(parts)))
-    columns = ["FID1", "IID1", "FID2", "IID2", "NSNP", "HETHET", "IBS0", "KINSHIP", "degree"]
-    close[[*columns, "related"]].to_csv(ctx.work / "kinship_pairs.tsv", sep="\t", index=False)
+    close[[*KING_COLUMNS, "related"]].to_csv(ctx.work / "kinship_pairs.tsv", sep="\t", index=False)
     return result
 
 
@@ -502,7 +575,14 @@ def step_pca(ctx: Context, previous: Path) -> StepResult:
     s = ctx.settings
     pruned = ctx.step("heterozygosity") / "pruned.txt"
     n = len(ctx.keep)
-    n_pcs = min(s.n_pcs, n - 1)
+    n_pruned = sum(1 for _ in pruned.open())
+    if n < 3 or n_pruned < 3:
+        raise QCStepError(
+            ctx.work,
+            f"step pca: {n} samples and {n_pruned} LD-pruned SNPs left; PCA needs at least 3 "
+            "of each",
+        )
+    n_pcs = min(s.n_pcs, n - 1, n_pruned - 1)
     # plink2's randomised PCA for large cohorts (its documentation suggests it above ~5000).
     approx = ["approx"] if n > 5000 else []
     args = [*ctx.filters(previous, pruned), "--pca", str(n_pcs), *approx]
@@ -586,31 +666,61 @@ def run_step(
     record. The folder ``root/{i}_{name}`` appears complete or not at all."""
     root = Path(root)
     target = root / step_dir_name(name)
+    failed = root / f"{step_dir_name(name)}.failed"
     index = STEPS.index(name)
     previous = root / step_dir_name(STEPS[index - 1]) if index else None
+    first_run = len(session.runs)
     with atomic_output_dir(target) as work:
         (work / "plink").mkdir()
-        if previous is None:
-            keep, extract = pd.DataFrame(columns=["FID", "IID"]), pd.Series(dtype=str)
-        else:
-            keep, extract = _read_state(previous)
-        ctx = Context(root, work, settings, session, keep, extract)
-        if name == "import":
-            if inputs is None:
-                raise ConfigError("the import step needs the genotypes input settings")
-            result = step_import(ctx, inputs)
-            keep, extract = result.state
-        else:
-            result = STEP_FUNCTIONS[name](ctx, previous)
-        n_in = (len(keep), len(extract))
-        record = _write_step(name, work, settings, session, keep, extract, result, n_in, target)
+        try:
+            if previous is None:
+                keep, extract = pd.DataFrame(columns=["FID", "IID"]), pd.Series(dtype=str)
+            else:
+                keep, extract = _read_state(previous)
+            ctx = Context(root, work, settings, session, keep, extract)
+            if name == "import":
+                if inputs is None:
+                    raise ConfigError("the import step needs the genotypes input settings")
+                result = step_import(ctx, inputs)
+                keep, extract = result.state
+            else:
+                result = STEP_FUNCTIONS[name](ctx, previous)
+            result.notes += [
+                f"{run.engine} warning: {warning}"
+                for run in session.runs[first_run:]
+                for warning in run.warnings
+            ]
+            n_in = (len(keep), len(extract))
+            record = _write_step(name, work, settings, session, keep, extract, result, n_in, target)
+        except (PlinkError, QCStepError) as exc:
+            raise _keep_failure(exc, work, failed) from None
+    if failed.exists():
+        shutil.rmtree(failed)
     for note in record["notes"]:
-        log.info("%s: %s", name, note)
+        (log.warning if " warning: " in note else log.info)("%s: %s", name, note)
     log.info(
         "%s: samples %d -> %d, variants %d -> %d", name, record["samples_in"],
         record["samples_out"], record["variants_in"], record["variants_out"],
     )  # fmt: skip
     return record
+
+
+def _keep_failure(exc: Exception, work: Path, failed: Path) -> Exception:
+    """Move the failed attempt's PLINK logs (and its inputs lists) to ``failed`` beside the
+    step folder, write the message there, and return the error naming that folder."""
+    if failed.exists():
+        shutil.rmtree(failed)
+    failed.mkdir(parents=True)
+    plink = work / "plink"
+    for path in sorted(plink.iterdir()) if plink.is_dir() else []:
+        if path.suffix in (".log", ".txt") and path.is_file():
+            shutil.copy2(path, failed / path.name)
+    message = str(exc).replace(str(plink), str(failed)).replace(str(work), str(failed))
+    message += f"\n(the PLINK logs of this attempt are kept in {failed})"
+    (failed / "error.txt").write_text(message + "\n")
+    if isinstance(exc, QCStepError):
+        return QCStepError(exc.path and exc.path.replace(str(work), str(failed)), message)
+    return PlinkError(message, failed)
 
 
 STEP_FUNCTIONS = {
@@ -640,8 +750,21 @@ def _write_step(
     removed_s.insert(2, "step", name)
     removed_v.insert(1, "step", name)
     gone = set(removed_s["FID"] + " " + removed_s["IID"])
+    n_before = (len(keep), len(extract))
     keep = keep[~_keys(keep).isin(gone)]
     extract = extract[~extract.isin(set(removed_v["ID"]))]
+    for what, before, after, reasons in (
+        ("samples", n_before[0], len(keep), removed_s["reason"]),
+        ("variants", n_before[1], len(extract), removed_v["reason"]),
+    ):
+        if after == 0:
+            counts = ", ".join(f"{k} {v}" for k, v in reasons.value_counts().items())
+            raise QCStepError(
+                work,
+                f"step {name} would remove all {before} {what} ({counts or 'no reason'}); "
+                "stopped here rather than hand an empty set to the next step: check the input "
+                f"and the genotype_qc thresholds of this step",
+            )
     keep.to_csv(work / "keep.txt", sep="\t", header=False, index=False)
     _write_lines(work / "extract.txt", extract.tolist())
     removed_s.to_csv(work / "removed_samples.tsv", sep="\t", index=False)
