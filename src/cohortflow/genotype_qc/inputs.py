@@ -220,6 +220,50 @@ def _check_vcf_records(path: Path, fh, header_line: int, n_columns: int) -> None
             )
 
 
+def resolve_inputs(spec: str | Path | list | tuple) -> list[Path]:
+    """The genotype inputs named by ``genotypes.input``: one path, a list of paths, or a glob
+    pattern (``*``, ``?``, ``[``; e.g. ``cohort.chr*.vcf.gz``), sorted by name with the
+    numbers in it compared as numbers (chr2 before chr10). A pattern matching nothing, or the
+    same file twice, is an error."""
+    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    if not items:
+        raise GenotypeInputError(None, "genotypes.input: an empty list")
+    paths: list[Path] = []
+    for item in items:
+        text = str(item)
+        if any(c in text for c in "*?["):
+            found = sorted(Path(text).parent.glob(Path(text).name), key=_natural)
+            if not found:
+                raise GenotypeInputError(text, "the pattern matches no file")
+            paths += found
+        else:
+            paths.append(Path(text))
+    seen = [p for p, n in Counter(paths).items() if n > 1]
+    if seen:
+        raise GenotypeInputError(seen[0], "named twice in genotypes.input")
+    return paths
+
+
+def _natural(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def input_files(spec: str | Path | list | tuple) -> list[str]:
+    """Every file the inputs consist of (for Snakemake's input list): VCF/BCF files as named,
+    PLINK filesets as their three files."""
+    files = []
+    for path in resolve_inputs(spec):
+        name = str(path)
+        if name.endswith((".vcf", ".vcf.gz", ".bcf")):
+            files.append(name)
+            continue
+        prefix = name.removesuffix(".bed").removesuffix(".pgen")
+        pgen = name.endswith(".pgen") or Path(f"{prefix}.pgen").exists()
+        exts = (".pgen", ".pvar", ".psam") if pgen else (".bed", ".bim", ".fam")
+        files += [f"{prefix}{ext}" for ext in exts]
+    return files
+
+
 def check_input(path: str | Path) -> GenotypeInput:
     found = detect_input(path)
     if found.kind == "bfile":

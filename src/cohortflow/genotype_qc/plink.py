@@ -35,8 +35,8 @@ class PlinkError(CohortflowError):
 
 
 def _messages(text: str, prefix: str) -> list[str]:
-    """PLINK's messages starting with ``prefix`` (``Warning``/``Error``), continuation lines
-    joined, up to a blank line or the next line PLINK starts itself."""
+    """PLINK's messages starting with ``prefix`` (``Warning``/``Error``); PLINK wraps them at
+    80 columns, so the lines that follow belong to the message until one ends a sentence."""
     found: list[str] = []
     current: list[str] | None = None
     for line in text.splitlines():
@@ -44,9 +44,13 @@ def _messages(text: str, prefix: str) -> list[str]:
             if current:
                 found.append(" ".join(current))
             current = [line[len(prefix) :].lstrip(": ").strip()]
-        elif current is not None and line.strip() and not re.match(r"^(\S+:|--|\d+ )", line):
+        elif current is not None and line.strip():
             current.append(line.strip())
-        elif current is not None:
+        else:
+            if current:
+                found.append(" ".join(current))
+            current = None
+        if current and re.search(r"[.!)]$", current[-1]):
             found.append(" ".join(current))
             current = None
     if current:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -43,10 +44,12 @@ from cohortflow.errors import ConfigError, InputError
 from cohortflow.genotype_qc import decide
 from cohortflow.genotype_qc.inputs import (
     MISSING_CODES,
+    GenotypeInput,
     GenotypeInputError,
     check_input,
     check_phenotype_table,
     phenotype_kind,
+    resolve_inputs,
     with_ext,
 )
 from cohortflow.genotype_qc.plink import (
@@ -98,25 +101,48 @@ class QCStepError(InputError):
 class InputSettings:
     """Where the genotypes and the phenotype/covariate table are (config section ``genotypes``)."""
 
-    input: str
+    input: str | tuple[str, ...]
     phenotype_file: str | None = None
     phenotype: str = "PHENO"
     covariates: tuple[str, ...] = ()
     sex_column: str | None = None
     build: str | None = None
+    #: How plink2 reads VCF/BCF (section ``genotypes.import``; defaults in the schema).
+    half_call: str = "haploid"
+    multiallelic: str = "drop"
+    id_allele_max_len: int = 23
+    id_allele_long: str = "truncate"
+    sample_ids: str = "iid"
+    id_delimiter: str = "_"
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> InputSettings:
         if not section.get("input"):
             raise ConfigError("genotypes.input: no genotype input configured")
+        given = section["input"]
+        options = section.get("import") or {}
+        known = {f.name for f in fields(cls)}
+        unknown = set(options) - known
+        if unknown:
+            raise ConfigError(f"genotypes.import: unknown key {sorted(unknown)[0]!r}")
         return cls(
-            input=str(section["input"]),
+            input=str(given) if isinstance(given, str) else tuple(str(g) for g in given),
             phenotype_file=section.get("phenotype_file") or None,
             phenotype=str(section.get("phenotype", "PHENO")),
             covariates=tuple(section.get("covariates") or ()),
             sex_column=section.get("sex_column") or None,
             build=section.get("build") or None,
+            **options,
         )
+
+    def vcf_args(self) -> list[str]:
+        """plink2 options of a VCF/BCF import."""
+        args = ["--vcf-half-call", self.half_call]
+        if self.sample_ids == "double":
+            args.append("--double-id")
+        elif self.sample_ids == "delimiter":
+            args += ["--id-delim", self.id_delimiter]
+        return args
 
 
 @dataclass(frozen=True)
@@ -254,15 +280,67 @@ def _write_lines(path: Path, lines: list[str]) -> None:
 
 
 # ----------------------------------------------------------------------------------- steps
-def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
-    """Check the input, convert it once with plink2, and normalise the phenotype table."""
-    found = check_input(inputs.input)
+def _source_args(found: GenotypeInput, inputs: InputSettings) -> list[str]:
+    """plink2 options reading one input, with the variant-ID and allele-count handling."""
     source = {"bfile": "--bfile", "pfile": "--pfile", "vcf": "--vcf"}[found.kind]
     if found.kind == "vcf" and found.path.name.endswith(".bcf"):
         source = "--bcf"
-    args = [source, str(found.path), "--set-missing-var-ids", "@:#:$r:$a"]
-    if inputs.build:
-        args += ["--split-par", inputs.build]
+    args = [source, str(found.path)]
+    if found.kind == "vcf":
+        args += inputs.vcf_args()
+    if inputs.multiallelic == "drop":
+        args += ["--max-alleles", "2"]
+    return [
+        *args, "--set-missing-var-ids", "@:#:$r:$a",
+        "--new-id-max-allele-len", str(inputs.id_allele_max_len), inputs.id_allele_long,
+    ]  # fmt: skip
+
+
+def _loaded_counts(log_path: Path) -> tuple[int, int] | None:
+    """(loaded, scanned) variants from a plink2 log ('N out of M variants loaded')."""
+    text = log_path.read_text() if log_path.is_file() else ""
+    match = re.search(r"(\d+) out of (\d+) variants loaded", text)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _import_parts(
+    ctx: Context, parts: list[GenotypeInput], inputs: InputSettings, sex_args: list[str]
+) -> tuple[list[str], list[str]]:
+    """Import each input with plink2 and check they hold the same samples; returns the
+    plink2 source options of the merged set and notes (variants dropped per input)."""
+    notes = []
+    if len(parts) == 1:
+        return _source_args(parts[0], inputs), notes
+    merge_list = ctx.work / "plink" / "merge_list.txt"
+    prefixes, first_fam = [], None
+    for i, found in enumerate(parts):
+        prefix = ctx.work / "plink" / f"part{i}"
+        ctx.session.run("plink2", [*_source_args(found, inputs), *sex_args, "--make-bed"], prefix)
+        fam = read_fam(with_ext(prefix, ".fam"))[["FID", "IID"]]
+        if first_fam is None:
+            first_fam = fam
+        elif not fam.equals(first_fam):
+            only = set(_keys(fam)) ^ set(_keys(first_fam))
+            example = f", e.g. {sorted(only)[0]!r}" if only else " (in another order)"
+            raise GenotypeInputError(
+                found.path,
+                f"holds other samples than {parts[0].path}{example}: per-chromosome inputs "
+                "must hold the same samples in the same order",
+            )
+        prefixes.append(str(prefix))
+    _write_lines(merge_list, prefixes)
+    merged = ctx.work / "plink" / "merged"
+    ctx.session.run("plink2", ["--pmerge-list", str(merge_list), "bfile", "--make-pgen"], merged)
+    notes.append(f"{len(parts)} inputs merged ({', '.join(p.path.name for p in parts)})")
+    return ["--pfile", str(merged)], notes
+
+
+def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
+    """Check the inputs, convert them once with plink2 (merging several into one), and
+    normalise the phenotype table."""
+    parts = [check_input(path) for path in resolve_inputs(inputs.input)]
+    kinds = {p.kind for p in parts}
+    found = parts[0]
     table = None
     if inputs.phenotype_file:
         table = pd.read_csv(inputs.phenotype_file, sep=r"\s+", dtype=str, keep_default_na=False)
@@ -280,16 +358,22 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
         sex_file = ctx.work / "plink" / "update_sex.txt"
         sex_file.parent.mkdir(parents=True, exist_ok=True)
         # A VCF has no family IDs: its samples are matched on IID alone.
-        ids = ["IID"] if found.kind == "vcf" else ["FID", "IID"]
+        ids = ["IID"] if found.kind == "vcf" and inputs.sample_ids == "iid" else ["FID", "IID"]
         sex = table[[*ids, inputs.sex_column]].copy()
         sex[inputs.sex_column] = sex[inputs.sex_column].where(
             sex[inputs.sex_column].isin(["1", "2"]), "0"
         )
         sex.to_csv(sex_file, sep="\t", index=False, header=[f"#{ids[0]}", *ids[1:], "SEX"])
-        args += ["--update-sex", str(sex_file)]
+        sex_args = ["--update-sex", str(sex_file)]
+    else:
+        sex_args = []
+    args, import_notes = _import_parts(ctx, parts, inputs, sex_args)
+    args += sex_args
+    if inputs.build:
+        args += ["--split-par", inputs.build]
     ctx.session.run("plink2", [*args, "--make-bed"], out)
     fam = read_fam(with_ext(out, ".fam"))
-    bim = read_bim(with_ext(out, ".bim"))
+    bim = _code_par_as_xy(with_ext(out, ".bim"))
     duplicated = bim["ID"][bim["ID"].duplicated()]
     if len(duplicated):
         raise GenotypeInputError(
@@ -314,10 +398,23 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
     result.variant_metrics = bim[["CHROM", "ID", "POS", "A1", "A2"]]
     n_x = int(bim["CHROM"].isin(CHRX_CODES).sum())
     result.extra = {
-        "input": str(found.path), "kind": found.kind, "phenotype_kind": kind,
-        "n_chrx_variants": n_x, "n_samples": len(fam), "n_variants": len(bim),
+        "input": str(found.path) if len(parts) == 1 else [str(p.path) for p in parts],
+        "kind": found.kind if len(kinds) == 1 else sorted(kinds), "phenotype_kind": kind,
+        "n_chrx_variants": n_x, "n_par_variants": int((bim["CHROM"] == "XY").sum()),
+        "n_samples": len(fam), "n_variants": len(bim),
     }  # fmt: skip
-    if found.n_variants is not None and found.n_variants != len(bim):
+    result.notes += import_notes
+    dropped = 0
+    for record in ctx.session.runs:
+        counts = _loaded_counts(record.log)
+        if counts and inputs.multiallelic == "drop" and "--max-alleles" in record.args:
+            dropped += counts[1] - counts[0]
+    result.extra["n_multiallelic_dropped"] = dropped
+    if dropped:
+        result.notes.append(
+            f"{dropped} multi-allelic variants dropped (genotypes.import.multiallelic: drop)"
+        )
+    if len(parts) == 1 and found.n_variants is not None and found.n_variants != len(bim):
         result.notes.append(f"plink2 imported {len(bim)} of {found.n_variants} variants")
     if result_note:
         result.notes.append(result_note)
@@ -326,6 +423,17 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
         result.notes.append(f"{missing} samples have no {inputs.phenotype} value")
     result.state = (fam[["FID", "IID"]], bim["ID"])
     return result
+
+
+def _code_par_as_xy(bim_path: Path) -> pd.DataFrame:
+    """plink2 --split-par names the pseudo-autosomal regions PAR1/PAR2, which plink 1.9
+    refuses; code them XY (25), PLINK 1's code for the diploid PAR that both engines read."""
+    bim = read_bim(bim_path)
+    par = bim["CHROM"].isin(["PAR1", "PAR2"])
+    if par.any():
+        bim.loc[par, "CHROM"] = "XY"
+        bim.to_csv(bim_path, sep="\t", header=False, index=False)
+    return bim
 
 
 def _phenotype(
