@@ -42,6 +42,14 @@ import pandas as pd
 
 from cohortflow.errors import ConfigError, InputError
 from cohortflow.genotype_qc import decide
+from cohortflow.genotype_qc.ancestry import (
+    NO_REFERENCE_GROUP,
+    UNASSIGNED,
+    Reference,
+    assign_groups,
+    project,
+    structure_warning,
+)
 from cohortflow.genotype_qc.inputs import (
     MISSING_CODES,
     GenotypeInput,
@@ -68,6 +76,7 @@ STEPS = (
     "import",
     "variant_callrate",
     "sample_callrate",
+    "ancestry",
     "sex_check",
     "heterozygosity",
     "relatedness",
@@ -78,6 +87,7 @@ TITLES = {
     "import": "input converted (plink2)",
     "variant_callrate": "variant call-rate pre-filter",
     "sample_callrate": "sample call rate",
+    "ancestry": "continental ancestry (projection on a labelled reference panel)",
     "sex_check": "sex check (chrX, plink1.9 --check-sex)",
     "heterozygosity": "heterozygosity (LD-pruned autosomal SNPs)",
     "relatedness": "relatedness (KING kinship)",
@@ -172,6 +182,15 @@ class QCSettings:
     maf: float = 0.01
     hwe_p: float = 1e-6
     hwe_samples: str = "auto"
+    hwe_midp: bool = False
+    ancestry_reference: str | None = None
+    ancestry_labels: str | None = None
+    ancestry_label_column: str = "Population"
+    ancestry_id_column: str = "IID"
+    ancestry_label_groups: Any = None
+    ancestry_n_pcs: int = 10
+    ancestry_min_probability: float = 0.8
+    group_min_size: int = 50
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> QCSettings:
@@ -212,6 +231,14 @@ _CONFIG_PATHS = {
     "pca_outlier_pcs": ("pca", "outlier_pcs"),
     "pca_outlier_sd": ("pca", "outlier_sd"),
     "pca_remove_outliers": ("pca", "remove_outliers"),
+    "ancestry_reference": ("ancestry", "reference", "bfile"),
+    "ancestry_labels": ("ancestry", "reference", "labels"),
+    "ancestry_label_column": ("ancestry", "reference", "label_column"),
+    "ancestry_id_column": ("ancestry", "reference", "id_column"),
+    "ancestry_label_groups": ("ancestry", "reference", "label_groups"),
+    "ancestry_n_pcs": ("ancestry", "n_pcs"),
+    "ancestry_min_probability": ("ancestry", "min_probability"),
+    "group_min_size": ("ancestry", "min_group_size"),
 }
 
 
@@ -258,6 +285,31 @@ class Context:
 
     def bim(self) -> pd.DataFrame:
         return read_bim(with_ext(self.bfile, ".bim"))
+
+    def groups(self) -> pd.Series:
+        """Ancestry group of each current sample (aligned with ``keep``), from the ancestry
+        step; one group, ``cohort``, before it or without a reference."""
+        path = self.step("ancestry") / "samples.tsv"
+        if not path.is_file():
+            return pd.Series(NO_REFERENCE_GROUP, index=self.keep.index)
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        group = pd.Series(table["ancestry_group"].to_numpy(), index=_keys(table).to_numpy())
+        return pd.Series(group.reindex(_keys(self.keep)).to_numpy(), index=self.keep.index)
+
+    def judged_alone(self, groups: pd.Series) -> dict[str, bool]:
+        """Per group: large enough to be judged on its own (at least ``group_min_size``
+        samples, or the only group)."""
+        counts = groups.value_counts()
+        return {g: len(counts) == 1 or n >= self.settings.group_min_size
+                for g, n in counts.items()}  # fmt: skip
+
+    def with_keep(self, args: list[str], keep: pd.DataFrame, name: str) -> list[str]:
+        """``args`` with ``--keep`` replaced by a file of ``keep``'s samples."""
+        path = self.work / "plink" / f"keep_{name}.txt"
+        keep[["FID", "IID"]].to_csv(path, sep="\t", header=False, index=False)
+        args = list(args)
+        args[args.index("--keep") + 1] = str(path)
+        return args
 
 
 def _keys(table: pd.DataFrame) -> pd.Series:
@@ -510,6 +562,59 @@ def _with_fid(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def step_ancestry(ctx: Context, previous: Path) -> StepResult:
+    """Project the cohort on the reference panel's PCs and assign continental groups; without
+    a reference every sample is in one group (see :mod:`cohortflow.genotype_qc.ancestry`)."""
+    s = ctx.settings
+    if not s.ancestry_reference:
+        metrics = ctx.keep.assign(ancestry_group=NO_REFERENCE_GROUP, ancestry_probability=np.nan)
+        return StepResult(
+            sample_metrics=metrics,
+            notes=[
+                "no ancestry reference configured (genotype_qc.ancestry.reference): every "
+                "sample is judged against the whole cohort"
+            ],
+            extra={"reference": None, "groups": {NO_REFERENCE_GROUP: len(ctx.keep)}},
+        )
+    if not s.ancestry_labels:
+        raise ConfigError("genotype_qc.ancestry.reference.labels: the reference needs labels")
+    reference = Reference(
+        Path(s.ancestry_reference), Path(s.ancestry_labels), s.ancestry_label_column,
+        s.ancestry_id_column, s.ancestry_label_groups,
+    )  # fmt: skip
+    bim = ctx.bim()
+    ours, theirs, counts = project(
+        ctx.session, ctx.filters(previous), bim[bim["ID"].isin(set(ctx.extract))], reference,
+        ctx.work / "plink", n_pcs=s.ancestry_n_pcs, maf=s.prune_maf,
+    )  # fmt: skip
+    assigned = assign_groups(ours, theirs, s.ancestry_min_probability)
+    pcs = ours.rename(columns={c: f"ancestry_{c}" for c in ours.columns if c.startswith("PC")})
+    metrics = ctx.keep.merge(assigned, on=["FID", "IID"], how="left").merge(
+        pcs, on=["FID", "IID"], how="left"
+    )
+    metrics["ancestry_group"] = metrics["ancestry_group"].fillna(UNASSIGNED)
+    theirs.to_csv(ctx.work / "reference_pcs.tsv", sep="\t", index=False)
+    sizes = metrics["ancestry_group"].value_counts().sort_index()
+    small = [g for g, n in sizes.items() if n < s.group_min_size]
+    notes = [
+        f"{counts['matched']} SNPs matched to the reference ({counts['strand_flipped']} strand-"
+        f"flipped; dropped: {counts['dropped_strand_ambiguous']} A/T or C/G, "
+        f"{counts['dropped_allele_mismatch']} with other alleles, {counts['dropped_not_snp']} "
+        "not SNPs)",
+        "groups: " + ", ".join(f"{g} {n}" for g, n in sizes.items()),
+    ]
+    if small:
+        notes.append(
+            f"groups smaller than {s.group_min_size} ({', '.join(small)}): their samples are "
+            "judged with the documented small-group rules, never removed for being few"
+        )
+    return StepResult(
+        sample_metrics=metrics, notes=notes,
+        extra={"reference": str(reference.bfile), "match": counts,
+               "groups": {str(g): int(n) for g, n in sizes.items()}},
+    )  # fmt: skip
+
+
 def step_sex_check(ctx: Context, previous: Path) -> StepResult:
     s = ctx.settings
     bim = ctx.bim()
@@ -521,8 +626,7 @@ def step_sex_check(ctx: Context, previous: Path) -> StepResult:
         result.notes.append("no chrX variants: sex not checkable, no sample removed")
         return result
     if n_x < s.sex_min_chrx_snps:
-        status = f"not checked ({n_x} chrX SNPs < min_chrx_snps {s.sex_min_chrx_snps})"
-        result.sample_metrics = ctx.keep.assign(sex_status=status)
+        result.sample_metrics = ctx.keep.assign(sex_status="not checkable (too few chrX SNPs)")
         result.notes.append(
             f"sex check skipped: only {n_x} chrX SNPs, fewer than genotype_qc.sex_check."
             f"min_chrx_snps ({s.sex_min_chrx_snps}); chrX F would be too noisy to call sex, "
@@ -530,18 +634,48 @@ def step_sex_check(ctx: Context, previous: Path) -> StepResult:
         )
         result.extra["skipped"] = True
         return result
-    ctx.plink(
-        "plink1.9",
-        [*ctx.filters(previous), "--check-sex", str(s.sex_female_max_f), str(s.sex_male_min_f)],
-        "sexcheck",
-    )
-    table = _with_fid(read_table(ctx.work / "plink" / "sexcheck.sexcheck"))
+    check = ["--check-sex", str(s.sex_female_max_f), str(s.sex_male_min_f)]
+    groups = ctx.groups()
+    alone = ctx.judged_alone(groups)
+    tables = []
+    if len(alone) == 1:
+        ctx.plink("plink1.9", [*ctx.filters(previous), *check], "sexcheck")
+        table = _with_fid(read_table(ctx.work / "plink" / "sexcheck.sexcheck"))
+        tables.append(table.assign(sex_freq_from=groups.iloc[0] if len(groups) else ""))
+    else:
+        # chrX allele frequencies within each group large enough to estimate them (--keep
+        # restricts the samples the frequencies come from); the rest use the whole cohort's.
+        for i, (group, own) in enumerate(sorted(alone.items())):
+            if own:
+                args = ctx.with_keep(ctx.filters(previous), ctx.keep[groups == group], f"g{i}")
+                ctx.plink("plink1.9", [*args, *check], f"sexcheck_g{i}")
+                table = _with_fid(read_table(ctx.work / "plink" / f"sexcheck_g{i}.sexcheck"))
+                tables.append(table.assign(sex_freq_from=group))
+        pooled_groups = [g for g, own in alone.items() if not own]
+        if pooled_groups:
+            ctx.plink("plink1.9", [*ctx.filters(previous), *check], "sexcheck_pooled")
+            table = _with_fid(read_table(ctx.work / "plink" / "sexcheck_pooled.sexcheck"))
+            rest = set(_keys(ctx.keep[groups.isin(pooled_groups)]))
+            tables.append(table[_keys(table).isin(rest)].assign(sex_freq_from="whole cohort"))
+    table = pd.concat(tables, ignore_index=True)
     status = decide.sex_status(table)
+    pooled = (table["sex_freq_from"] == "whole cohort").to_numpy()
     result.sample_metrics = pd.DataFrame({
         "FID": table["FID"], "IID": table["IID"], "sex_F": table["F"],
         "sex_genetic": table["SNPSEX"].map(decide.sex_label), "sex_status": status,
+        "sex_freq_from": table["sex_freq_from"],
     })  # fmt: skip
-    for i in np.flatnonzero(status.isin(s.sex_remove)):
+    # With whole-cohort frequencies a small group's F is shifted (its own allele frequencies
+    # differ), so F between the bounds is reported, not removed; a clear mismatch still is.
+    removable = status.isin(s.sex_remove) & ~(pooled & (status == "ambiguous"))
+    n_kept_ambiguous = int((pooled & (status == "ambiguous")).sum())
+    if n_kept_ambiguous:
+        result.notes.append(
+            f"{n_kept_ambiguous} samples of groups smaller than {s.group_min_size} have chrX F "
+            "between the bounds with whole-cohort frequencies: reported (ambiguous), not removed"
+        )
+    result.extra["sex_freq_from"] = table["sex_freq_from"].value_counts().to_dict()
+    for i in np.flatnonzero(removable):
         row = table.iloc[i]
         reported, genetic = decide.sex_label(row["PEDSEX"]), decide.sex_label(row["SNPSEX"])
         if status.iloc[i] == "mismatch":
@@ -581,21 +715,35 @@ def step_heterozygosity(ctx: Context, previous: Path) -> StepResult:
         args = [*ctx.filters(previous), "--autosome"]
     ctx.plink("plink2", [*args, "--het"], "het")
     het = _with_fid(read_table(ctx.work / "plink" / "het.het"))
-    fail, mean, sd = decide.heterozygosity_outliers(het["F"], s.het_n_sd)
+    groups = ctx.groups()
+    group_of = dict(zip(_keys(ctx.keep), groups, strict=True))
+    het_groups = _keys(het).map(group_of).fillna(NO_REFERENCE_GROUP)
+    judged = decide.grouped_heterozygosity(het["F"], het_groups, s.het_n_sd, s.group_min_size)
+    fail, centre, sd = judged["outlier"], judged["centre"], judged["sd"]
+    single = het_groups.nunique() == 1
+    metrics = het[["FID", "IID", "F", "OBS_CT"]].rename(
+        columns={"F": "het_F", "OBS_CT": "het_n_variants"}
+    )
+    metrics["het_group_centre"], metrics["het_group_sd"] = centre.round(5), sd.round(5)
     result = StepResult(
-        sample_metrics=het[["FID", "IID", "F", "OBS_CT"]].rename(
-            columns={"F": "het_F", "OBS_CT": "het_n_variants"}
-        ),
-        extra={"n_pruned_variants": n_pruned, "het_mean": mean, "het_sd": sd},
+        sample_metrics=metrics,
+        extra={
+            "n_pruned_variants": n_pruned,
+            "het_mean": float(centre.iloc[0]) if single and len(het) else float("nan"),
+            "het_sd": float(sd.iloc[0]) if single and len(het) else float("nan"),
+            "het_by_group": judged["groups"],
+        },
     )
     for i in np.flatnonzero(fail):
-        row = het.iloc[i]
+        row, mean, band = het.iloc[i], centre.iloc[i], sd.iloc[i]
         side = "below" if row["F"] < mean else "above"
-        bound = mean - s.het_n_sd * sd if side == "below" else mean + s.het_n_sd * sd
+        bound = mean - s.het_n_sd * band if side == "below" else mean + s.het_n_sd * band
         what = "excess heterozygosity" if side == "below" else "heterozygosity deficit"
+        where = "" if single else f" of group {het_groups.iloc[i]}"
+        basis = judged["groups"][het_groups.iloc[i]]["basis"]
         result.removed_samples.append((
             row["FID"], row["IID"], "heterozygosity",
-            f"{what}: F {row['F']:.4f} {side} mean {'-' if side == 'below' else '+'} "
+            f"{what}: F {row['F']:.4f} {side} {basis}{where} {'-' if side == 'below' else '+'} "
             f"{s.het_n_sd:g} SD ({bound:.4f})",
         ))  # fmt: skip
     if not s.het_ld_pruned:
@@ -698,17 +846,42 @@ def step_pca(ctx: Context, previous: Path) -> StepResult:
     pcs = _with_fid(read_table(ctx.work / "plink" / "pca.eigenvec"))
     (ctx.work / "plink" / "pca.eigenvec").replace(ctx.work / "eigenvec.tsv")
     (ctx.work / "plink" / "pca.eigenval").replace(ctx.work / "eigenval.txt")
-    flagged, which = decide.pca_outliers(pcs, s.pca_outlier_pcs, s.pca_outlier_sd)
+    group_of = dict(zip(_keys(ctx.keep), ctx.groups(), strict=True))
+    pca_groups = pd.Series(_keys(pcs).map(group_of).fillna(NO_REFERENCE_GROUP), index=pcs.index)
+    alone = ctx.judged_alone(pca_groups)
+    flagged = pd.Series(False, index=pcs.index)
+    which = pd.Series("", index=pcs.index)
+    for group, own in alone.items():
+        if own:  # outliers judged within the group; a small group is not judged
+            rows = pca_groups == group
+            f, w = decide.pca_outliers(pcs[rows], s.pca_outlier_pcs, s.pca_outlier_sd)
+            flagged[rows], which[rows] = f, w
     metrics = pcs.copy()
     metrics["pca_outlier"] = flagged
     metrics["pca_outlier_on"] = which
     result = StepResult(sample_metrics=metrics, extra={"n_pcs": n_pcs})
+    not_judged = [g for g, own in alone.items() if not own]
+    if not_judged:
+        n = int(pca_groups.isin(not_judged).sum())
+        result.notes.append(
+            f"{n} samples of groups smaller than {s.group_min_size} "
+            f"({', '.join(sorted(not_judged))}) not judged for PCA outliers (a small group "
+            "is far from the others by ancestry)"
+        )
+    if len(alone) == 1 and NO_REFERENCE_GROUP in alone:
+        values = [float(v) for v in (ctx.work / "eigenval.txt").read_text().split()]
+        warning = structure_warning(pcs, values)
+        if warning:
+            result.notes.append(f"warning: {warning}")
+            result.extra["structure_warning"] = warning
     if s.pca_remove_outliers:
         for i in np.flatnonzero(flagged):
             row = pcs.iloc[i]
+            group = pca_groups.iloc[i]
+            where = "" if len(alone) == 1 else f" of group {group}"
             result.removed_samples.append((
                 row["FID"], row["IID"], "pca_outlier",
-                f"more than {s.pca_outlier_sd:g} SD from the mean on {which.iloc[i]}",
+                f"more than {s.pca_outlier_sd:g} SD from the mean{where} on {which.iloc[i]}",
             ))  # fmt: skip
     elif flagged.any():
         result.notes.append(f"{int(flagged.sum())} PCA outliers flagged, not removed")
@@ -725,36 +898,69 @@ def step_variant_final(ctx: Context, previous: Path) -> StepResult:
     )
     kind = read_step_record(ctx.root, "import")["extra"]["phenotype_kind"]
     column = next(c for c in pheno.columns if c not in ("FID", "IID"))
-    hwe_args = list(base)
-    hwe_in = "all samples"
+    tested = ctx.keep
+    what = "samples"
     if s.hwe_samples == "controls" or (s.hwe_samples == "auto" and kind == "binary"):
         if kind != "binary":
             raise ConfigError("genotype_qc.hwe_samples: controls needs a case/control phenotype")
-        keep = ctx.keep.merge(pheno[pheno[column] == 1][["FID", "IID"]], on=["FID", "IID"])
-        controls = ctx.work / "plink" / "controls.txt"
-        keep.to_csv(controls, sep="\t", header=False, index=False)
-        hwe_args[hwe_args.index("--keep") + 1] = str(controls)
-        hwe_in = f"{len(keep)} controls"
-    ctx.plink("plink2", [*hwe_args, "--hardy"], "hardy")
-    vmiss = read_table(ctx.work / "plink" / "missing.vmiss")[["ID", "F_MISS"]]
-    freq = read_table(ctx.work / "plink" / "freq.afreq")
-    freq["MAF"] = decide.minor_allele_frequency(freq["ALT_FREQS"])
-    hardy = [read_table(ctx.work / "plink" / "hardy.hardy")]
-    if (ctx.work / "plink" / "hardy.hardy.x").exists():
-        hardy.append(read_table(ctx.work / "plink" / "hardy.hardy.x"))
-    hwe = pd.concat([h[["ID", "P"]] for h in hardy]).rename(columns={"P": "HWE_P"})
-    metrics = vmiss.merge(freq[["ID", "MAF"]], on="ID", how="left").merge(hwe, on="ID", how="left")
-    result = StepResult(variant_metrics=metrics, extra={"hwe_in": hwe_in})
+        tested = ctx.keep.merge(pheno[pheno[column] == 1][["FID", "IID"]], on=["FID", "IID"])
+        what = "controls"
+    groups = ctx.groups()
+    group_of = dict(zip(_keys(ctx.keep), groups, strict=True))
+    tested_groups = _keys(tested).map(group_of)
+    alone = ctx.judged_alone(groups)
+    sets = [(g, tested[(tested_groups == g).to_numpy()]) for g, own in sorted(alone.items()) if own]
+    notes = []
+    if not sets:  # every group small: test them together, and say so
+        sets = [("all groups together", tested)]
+        notes.append(f"no group has {s.group_min_size} samples: HWE tested on all together")
+    hwe_parts, described = [], []
+    for i, (group, samples) in enumerate(sets):
+        name = "hardy" if len(sets) == 1 else f"hardy_g{i}"
+        everyone = len(samples) == len(ctx.keep)
+        args = list(base) if everyone else ctx.with_keep(base, samples, name)
+        ctx.plink("plink2", [*args, "--hardy", *(["midp"] if s.hwe_midp else [])], name)
+        hardy = [read_table(ctx.work / "plink" / f"{name}.hardy")]
+        if (ctx.work / "plink" / f"{name}.hardy.x").exists():
+            hardy.append(read_table(ctx.work / "plink" / f"{name}.hardy.x"))
+        part = pd.concat([h[["ID", "P"]] for h in hardy]).assign(group=group)
+        hwe_parts.append(part)
+        single = len(sets) == 1 and group in (NO_REFERENCE_GROUP, "all groups together")
+        label = f"{len(samples)} {what}" if single else f"{group} ({len(samples)} {what})"
+        described.append("all samples" if single and everyone else label)
+    hwe_in = "; ".join(described)
+    every = pd.concat(hwe_parts)
+    # A variant fails when it fails in any group tested: keep each variant's lowest p-value.
+    worst = every.sort_values("P").drop_duplicates("ID")
+    hwe = worst.rename(columns={"P": "HWE_P", "group": "HWE_worst_group"})
+    metrics = vmiss_freq(ctx).merge(hwe, on="ID", how="left")
+    result = StepResult(
+        variant_metrics=metrics, notes=notes,
+        extra={"hwe_in": hwe_in, "hwe_midp": s.hwe_midp, "hwe_groups": [g for g, _ in sets]},
+    )  # fmt: skip
     tests = (
         ("variant_missing", "F_MISS", s.variant_missing, True, "F_MISS {v:.4f} > {t}"),
         ("maf", "MAF", s.maf, False, "MAF {v:.4f} < {t}"),
-        ("hwe", "HWE_P", s.hwe_p, False, "HWE p {v:.3g} < {t:g} in " + hwe_in),
+        ("hwe", "HWE_P", s.hwe_p, False, "HWE p {v:.3g} < {t:g} in {g}"),
     )
+    single = len(sets) == 1
     for reason, col, threshold, above, text in tests:
         fail = decide.threshold_failures(metrics[col], threshold, above=above)
-        for vid, value in zip(metrics["ID"][fail], metrics[col][fail], strict=True):
-            result.removed_variants.append((vid, reason, text.format(v=value, t=threshold)))
+        for vid, value, group in zip(metrics["ID"][fail], metrics[col][fail],
+                                     metrics["HWE_worst_group"][fail], strict=True):  # fmt: skip
+            where = hwe_in if single else f"group {group}"
+            result.removed_variants.append(
+                (vid, reason, text.format(v=value, t=threshold, g=where))
+            )
     return result
+
+
+def vmiss_freq(ctx: Context) -> pd.DataFrame:
+    """Final missingness and MAF per variant (the step's ``missing`` and ``freq`` runs)."""
+    vmiss = read_table(ctx.work / "plink" / "missing.vmiss")[["ID", "F_MISS"]]
+    freq = read_table(ctx.work / "plink" / "freq.afreq")
+    freq["MAF"] = decide.minor_allele_frequency(freq["ALT_FREQS"])
+    return vmiss.merge(freq[["ID", "MAF"]], on="ID", how="left")
 
 
 def read_step_record(root: str | Path, name: str) -> dict[str, Any]:
@@ -834,6 +1040,7 @@ def _keep_failure(exc: Exception, work: Path, failed: Path) -> Exception:
 STEP_FUNCTIONS = {
     "variant_callrate": step_variant_callrate,
     "sample_callrate": step_sample_callrate,
+    "ancestry": step_ancestry,
     "sex_check": step_sex_check,
     "heterozygosity": step_heterozygosity,
     "relatedness": step_relatedness,
