@@ -11,6 +11,7 @@ from cohortflow.config import read_sample_sheet, validate_config
 from cohortflow.errors import CohortflowError, ConfigError
 from cohortflow.fhir.bundle import Validators
 from cohortflow.fhir.provenance import config_sha256
+from cohortflow.genotype_qc.ancestry import reference_files as ancestry_reference_files
 from cohortflow.genotype_qc.inputs import input_files as genotype_input_files
 from cohortflow.genotype_qc.report import PLOTS as GENOTYPE_QC_PLOTS
 from cohortflow.genotype_qc.steps import STEPS as GENOTYPE_QC_STEP_NAMES
@@ -417,6 +418,11 @@ def get_genotype_input(wildcards):
     if genotypes["phenotype_file"]:
         files.append(genotypes["phenotype_file"])
     return files
+
+
+def get_ancestry_reference(wildcards):
+    """The reference panel and its labels (so that a new panel reruns the ancestry step)."""
+    return ancestry_reference_files(config["genotype_qc"]["ancestry"]["reference"])
 
 
 def get_genotype_outputs():

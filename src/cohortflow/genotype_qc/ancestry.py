@@ -83,6 +83,14 @@ class Reference:
         return out.merge(fam[[0, 1]].rename(columns={0: "FID", 1: "IID"}), on="IID")
 
 
+def reference_files(section: dict) -> list[str]:
+    """The files of a ``genotype_qc.ancestry.reference`` config section (none without one)."""
+    if not section.get("bfile"):
+        return []
+    files = [f"{section['bfile']}{ext}" for ext in (".bed", ".bim", ".fam")]
+    return files + ([section["labels"]] if section.get("labels") else [])
+
+
 def _norm_chrom(chrom: pd.Series) -> pd.Series:
     return chrom.astype(str).str.removeprefix("chr")
 
