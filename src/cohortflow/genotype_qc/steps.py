@@ -615,6 +615,10 @@ def step_ancestry(ctx: Context, previous: Path) -> StepResult:
     )  # fmt: skip
 
 
+#: Fewest samples of a group whose own chrX allele frequencies the sex check uses.
+SEX_OWN_FREQ_MIN = 10
+
+
 def step_sex_check(ctx: Context, previous: Path) -> StepResult:
     s = ctx.settings
     bim = ctx.bim()
@@ -643,15 +647,17 @@ def step_sex_check(ctx: Context, previous: Path) -> StepResult:
         table = _with_fid(read_table(ctx.work / "plink" / "sexcheck.sexcheck"))
         tables.append(table.assign(sex_freq_from=groups.iloc[0] if len(groups) else ""))
     else:
-        # chrX allele frequencies within each group large enough to estimate them (--keep
-        # restricts the samples the frequencies come from); the rest use the whole cohort's.
-        for i, (group, own) in enumerate(sorted(alone.items())):
+        # chrX allele frequencies within each group (--keep restricts the samples they come
+        # from), from SEX_OWN_FREQ_MIN samples up; groups smaller still use the whole cohort's.
+        sizes = groups.value_counts()
+        own_freq = {g: n >= SEX_OWN_FREQ_MIN for g, n in sizes.items()}
+        for i, (group, own) in enumerate(sorted(own_freq.items())):
             if own:
                 args = ctx.with_keep(ctx.filters(previous), ctx.keep[groups == group], f"g{i}")
                 ctx.plink("plink1.9", [*args, *check], f"sexcheck_g{i}")
                 table = _with_fid(read_table(ctx.work / "plink" / f"sexcheck_g{i}.sexcheck"))
                 tables.append(table.assign(sex_freq_from=group))
-        pooled_groups = [g for g, own in alone.items() if not own]
+        pooled_groups = [g for g, own in own_freq.items() if not own]
         if pooled_groups:
             ctx.plink("plink1.9", [*ctx.filters(previous), *check], "sexcheck_pooled")
             table = _with_fid(read_table(ctx.work / "plink" / "sexcheck_pooled.sexcheck"))
@@ -659,20 +665,22 @@ def step_sex_check(ctx: Context, previous: Path) -> StepResult:
             tables.append(table[_keys(table).isin(rest)].assign(sex_freq_from="whole cohort"))
     table = pd.concat(tables, ignore_index=True)
     status = decide.sex_status(table)
-    pooled = (table["sex_freq_from"] == "whole cohort").to_numpy()
+    group_of = dict(zip(_keys(ctx.keep), groups, strict=True))
+    small = _keys(table).map(lambda k: not alone.get(group_of.get(k), True)).to_numpy(bool)
     result.sample_metrics = pd.DataFrame({
         "FID": table["FID"], "IID": table["IID"], "sex_F": table["F"],
         "sex_genetic": table["SNPSEX"].map(decide.sex_label), "sex_status": status,
         "sex_freq_from": table["sex_freq_from"],
     })  # fmt: skip
-    # With whole-cohort frequencies a small group's F is shifted (its own allele frequencies
-    # differ), so F between the bounds is reported, not removed; a clear mismatch still is.
-    removable = status.isin(s.sex_remove) & ~(pooled & (status == "ambiguous"))
-    n_kept_ambiguous = int((pooled & (status == "ambiguous")).sum())
+    # A small group's frequencies are noisy (or, below SEX_OWN_FREQ_MIN samples, the whole
+    # cohort's, shifted from its own), so F between the bounds is reported, not removed; a
+    # clear mismatch still is.
+    removable = status.isin(s.sex_remove) & ~(small & (status == "ambiguous"))
+    n_kept_ambiguous = int((small & (status == "ambiguous")).sum())
     if n_kept_ambiguous:
         result.notes.append(
             f"{n_kept_ambiguous} samples of groups smaller than {s.group_min_size} have chrX F "
-            "between the bounds with whole-cohort frequencies: reported (ambiguous), not removed"
+            "between the bounds: reported (ambiguous), not removed"
         )
     result.extra["sex_freq_from"] = table["sex_freq_from"].value_counts().to_dict()
     for i in np.flatnonzero(removable):
@@ -855,7 +863,8 @@ def step_pca(ctx: Context, previous: Path) -> StepResult:
         if own:  # outliers judged within the group; a small group is not judged
             rows = pca_groups == group
             f, w = decide.pca_outliers(pcs[rows], s.pca_outlier_pcs, s.pca_outlier_sd)
-            flagged[rows], which[rows] = f, w
+            flagged[rows] = np.asarray(f, dtype=bool)
+            which[rows] = np.asarray(w, dtype=object)
     metrics = pcs.copy()
     metrics["pca_outlier"] = flagged
     metrics["pca_outlier_on"] = which
