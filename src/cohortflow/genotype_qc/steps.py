@@ -566,8 +566,9 @@ def step_ancestry(ctx: Context, previous: Path) -> StepResult:
     """Project the cohort on the reference panel's PCs and assign continental groups; without
     a reference every sample is in one group (see :mod:`cohortflow.genotype_qc.ancestry`)."""
     s = ctx.settings
+    everyone, _ = _read_state(ctx.step("import"))
     if not s.ancestry_reference:
-        metrics = ctx.keep.assign(ancestry_group=NO_REFERENCE_GROUP, ancestry_probability=np.nan)
+        metrics = everyone.assign(ancestry_group=NO_REFERENCE_GROUP, ancestry_probability=np.nan)
         return StepResult(
             sample_metrics=metrics,
             notes=[
@@ -583,18 +584,23 @@ def step_ancestry(ctx: Context, previous: Path) -> StepResult:
         s.ancestry_id_column, s.ancestry_label_groups,
     )  # fmt: skip
     bim = ctx.bim()
+    # Every imported sample is projected, so that the report shows the group of each one
+    # (those removed for call rate too); the decisions use the current samples only.
+    args = ctx.filters(previous)
+    args[args.index("--keep") + 1] = str(ctx.step("import") / "keep.txt")
     ours, theirs, counts = project(
-        ctx.session, ctx.filters(previous), bim[bim["ID"].isin(set(ctx.extract))], reference,
+        ctx.session, args, bim[bim["ID"].isin(set(ctx.extract))], reference,
         ctx.work / "plink", n_pcs=s.ancestry_n_pcs, maf=s.prune_maf,
     )  # fmt: skip
     assigned = assign_groups(ours, theirs, s.ancestry_min_probability)
     pcs = ours.rename(columns={c: f"ancestry_{c}" for c in ours.columns if c.startswith("PC")})
-    metrics = ctx.keep.merge(assigned, on=["FID", "IID"], how="left").merge(
+    metrics = everyone.merge(assigned, on=["FID", "IID"], how="left").merge(
         pcs, on=["FID", "IID"], how="left"
     )
     metrics["ancestry_group"] = metrics["ancestry_group"].fillna(UNASSIGNED)
     theirs.to_csv(ctx.work / "reference_pcs.tsv", sep="\t", index=False)
-    sizes = metrics["ancestry_group"].value_counts().sort_index()
+    current = metrics[_keys(metrics).isin(set(_keys(ctx.keep)))]
+    sizes = current["ancestry_group"].value_counts().sort_index()
     small = [g for g, n in sizes.items() if n < s.group_min_size]
     notes = [
         f"{counts['matched']} SNPs matched to the reference ({counts['strand_flipped']} strand-"
