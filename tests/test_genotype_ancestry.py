@@ -309,3 +309,24 @@ def test_pooled_qc_of_the_same_cohort_removes_minority_samples_for_ancestry(mixe
     # The report warns that the cohort's PCs show structure.
     summary = json.loads((mixed["work"] / "pooled_report" / "summary.json").read_text())
     assert any("show structure" in w for w in summary["warnings"]), summary["warnings"]
+
+
+def test_hwe_is_tested_per_large_group_with_a_mid_p_option(mixed, tmp_path):
+    root = tmp_path / "steps"
+    shutil.copytree(mixed["work"] / "grouped", root)
+    plain = json.loads((root / step_dir_name("variant_final") / "step.json").read_text())
+    assert plain["extra"]["hwe_groups"] == ["A", "B"]  # the 15-sample minority: not alone
+    assert "A (" in plain["extra"]["hwe_in"] and "B (" in plain["extra"]["hwe_in"]
+    settings = QCSettings(
+        ancestry_reference=str(mixed["work"] / "reference"),
+        ancestry_labels=str(mixed["work"] / "reference_labels.tsv"), hwe_midp=True,
+    )  # fmt: skip
+    record = run_step("variant_final", root, settings, PlinkSession(2, 1000))
+    hardy = [r["args"] for r in record["plink_runs"] if "--hardy" in r["args"]]
+    assert len(hardy) == 2 and all(args[-1] == "midp" for args in hardy)
+    midp = pd.read_csv(root / step_dir_name("variant_final") / "variants.tsv", sep="\t")
+    before = pd.read_csv(mixed["work"] / "grouped" / step_dir_name("variant_final") /
+                         "variants.tsv", sep="\t")  # fmt: skip
+    both = before.merge(midp, on="ID", suffixes=("", "_midp"))
+    assert (both["HWE_P_midp"] <= both["HWE_P"] + 1e-12).all()
+    assert (both["HWE_P_midp"] < both["HWE_P"]).mean() > 0.5

@@ -938,6 +938,7 @@ def step_variant_final(ctx: Context, previous: Path) -> StepResult:
         hardy = [read_table(ctx.work / "plink" / f"{name}.hardy")]
         if (ctx.work / "plink" / f"{name}.hardy.x").exists():
             hardy.append(read_table(ctx.work / "plink" / f"{name}.hardy.x"))
+        hardy = [h.rename(columns={"MIDP": "P"}) for h in hardy]  # the midp column's name
         part = pd.concat([h[["ID", "P"]] for h in hardy]).assign(group=group)
         hwe_parts.append(part)
         single = len(sets) == 1 and group in (NO_REFERENCE_GROUP, "all groups together")
