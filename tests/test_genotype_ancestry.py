@@ -264,7 +264,9 @@ def mixed(tmp_path_factory):
     )
     grouped = _qc(work, work / "grouped", settings).merge(truth, on="IID")
     pooled = _qc(work, work / "pooled", QCSettings()).merge(truth, on="IID")
-    return {"work": work, "truth": truth, "hwe": hwe, "grouped": grouped, "pooled": pooled}
+    clusters = _qc(work, work / "clusters", QCSettings(ancestry_cohort_groups=True))
+    return {"work": work, "truth": truth, "hwe": hwe, "grouped": grouped, "pooled": pooled,
+            "clusters": clusters.merge(truth, on="IID")}  # fmt: skip
 
 
 EXPECTED_REASON = {
@@ -330,3 +332,16 @@ def test_hwe_is_tested_per_large_group_with_a_mid_p_option(mixed, tmp_path):
     both = before.merge(midp, on="ID", suffixes=("", "_midp"))
     assert (both["HWE_P_midp"] <= both["HWE_P"] + 1e-12).all()
     assert (both["HWE_P_midp"] < both["HWE_P"]).mean() > 0.5
+
+
+def test_without_a_reference_groups_can_come_from_the_cohorts_own_pcs(mixed):
+    """ancestry.cohort_groups: clusters of the cohort's PCs stand in for the groups; the
+    minority is found as a cluster of its own and its ordinary samples stay."""
+    table = mixed["clusters"]
+    tested = table.dropna(subset=["ancestry_group"])
+    crosstab = pd.crosstab(tested["group"], tested["ancestry_group"])
+    assert crosstab.shape == (3, 3) and (crosstab.gt(0).sum(axis=1) == 1).all(), crosstab
+    minority = table[(table["fault"] == "") & (table["group"] == "M")]
+    assert (minority["status"] == "kept").all()
+    for _, row in table[table["fault"].isin(list(EXPECTED_REASON))].iterrows():
+        assert row["reasons"] == EXPECTED_REASON[row["fault"]], (row["IID"], row["reasons"])

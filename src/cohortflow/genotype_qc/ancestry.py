@@ -20,7 +20,9 @@ biggest group.
 
 **Without a reference** every sample is in one group, ``cohort``, and the QC judges the cohort
 as a whole as before; :func:`structure_warning` tells the report when the cohort's own PCs look
-like several groups.
+like several groups. With ``ancestry.cohort_groups`` the groups come from the cohort's own PCs
+instead (:func:`cohort_clusters`): unlabelled clusters ``cluster1``, ``cluster2``, ... (largest
+first), only when the PCs show structure.
 """
 
 from __future__ import annotations
@@ -243,6 +245,57 @@ def assign_groups(
     out["ancestry_group"] = np.where(out["ancestry_probability"] >= min_probability, top,
                                      UNASSIGNED)  # fmt: skip
     return out
+
+
+def _structured_pcs(eigenvalues: list[float]) -> int:
+    """How many leading PCs stand out: eigenvalues above twice the median of the rest."""
+    values = np.asarray(eigenvalues, dtype=float)
+    count = 0
+    for i in range(len(values) - 2):
+        if values[i] > 2 * float(np.median(values[i + 1 :])):
+            count = i + 1
+        else:
+            break
+    return count
+
+
+def cohort_clusters(
+    pcs: pd.DataFrame, eigenvalues: list[float], min_probability: float, max_groups: int = 6
+) -> tuple[pd.DataFrame, str]:
+    """Groups from a cohort's own PCs: a Gaussian mixture (full covariances) on the PCs that
+    stand out (eigenvalue above twice the median of the later ones), with the number of
+    clusters chosen by BIC (1 to ``max_groups``); one group ``cohort`` when no PC stands out.
+    Returns FID, IID, ``ancestry_group``, ``ancestry_probability`` and a note."""
+    from sklearn.mixture import GaussianMixture
+
+    out = pcs[["FID", "IID"]].copy()
+    k_pcs = _structured_pcs(eigenvalues)
+    if k_pcs == 0 or len(pcs) < 20:
+        out["ancestry_group"], out["ancestry_probability"] = NO_REFERENCE_GROUP, np.nan
+        return out, "cohort PCs show no structure: one group (cohort)"
+    x = pcs[[f"PC{i}" for i in range(1, k_pcs + 1)]].to_numpy(dtype=float)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    fits = []
+    for k in range(1, min(max_groups, len(x) // 10) + 1):
+        model = GaussianMixture(k, covariance_type="full", n_init=3, random_state=0).fit(x)
+        fits.append((model.bic(x), k, model))
+    _, k, model = min(fits, key=lambda f: (f[0], f[1]))
+    prob = model.predict_proba(x)
+    label = prob.argmax(axis=1)
+    order = np.argsort(-np.bincount(label, minlength=k), kind="stable")
+    rename = {int(old): f"cluster{new + 1}" for new, old in enumerate(order)}
+    best = prob[np.arange(len(label)), label]
+    out["ancestry_group"] = np.where(
+        best >= min_probability, [rename[int(c)] for c in label], UNASSIGNED
+    )
+    out["ancestry_probability"] = best.round(4)
+    if k == 1:
+        out["ancestry_group"] = NO_REFERENCE_GROUP
+    note = (
+        f"groups from the cohort's own PCs: {k} cluster(s) by BIC on PC1-PC{k_pcs} (no "
+        "reference: clusters are unlabelled, and a continuous cline may be cut in two)"
+    )
+    return out, note
 
 
 def structure_warning(pcs: pd.DataFrame, eigenvalues: list[float]) -> str | None:

@@ -47,6 +47,7 @@ from cohortflow.genotype_qc.ancestry import (
     UNASSIGNED,
     Reference,
     assign_groups,
+    cohort_clusters,
     project,
     structure_warning,
 )
@@ -190,6 +191,7 @@ class QCSettings:
     ancestry_label_groups: Any = None
     ancestry_n_pcs: int = 10
     ancestry_min_probability: float = 0.8
+    ancestry_cohort_groups: bool = False
     group_min_size: int = 50
 
     @classmethod
@@ -238,6 +240,7 @@ _CONFIG_PATHS = {
     "ancestry_label_groups": ("ancestry", "reference", "label_groups"),
     "ancestry_n_pcs": ("ancestry", "n_pcs"),
     "ancestry_min_probability": ("ancestry", "min_probability"),
+    "ancestry_cohort_groups": ("ancestry", "cohort_groups"),
     "group_min_size": ("ancestry", "min_group_size"),
 }
 
@@ -567,6 +570,8 @@ def step_ancestry(ctx: Context, previous: Path) -> StepResult:
     a reference every sample is in one group (see :mod:`cohortflow.genotype_qc.ancestry`)."""
     s = ctx.settings
     everyone, _ = _read_state(ctx.step("import"))
+    if not s.ancestry_reference and s.ancestry_cohort_groups:
+        return _cohort_groups(ctx, previous, everyone)
     if not s.ancestry_reference:
         metrics = everyone.assign(ancestry_group=NO_REFERENCE_GROUP, ancestry_probability=np.nan)
         return StepResult(
@@ -618,6 +623,35 @@ def step_ancestry(ctx: Context, previous: Path) -> StepResult:
         sample_metrics=metrics, notes=notes,
         extra={"reference": str(reference.bfile), "match": counts,
                "groups": {str(g): int(n) for g, n in sizes.items()}},
+    )  # fmt: skip
+
+
+def _cohort_groups(ctx: Context, previous: Path, everyone: pd.DataFrame) -> StepResult:
+    """Groups from the cohort's own PCs (no reference; ``ancestry.cohort_groups``): LD-pruned
+    autosomal SNPs, plink2 --pca, then clusters of a Gaussian mixture when the PCs show
+    structure (see :func:`cohortflow.genotype_qc.ancestry.cohort_clusters`)."""
+    s = ctx.settings
+    prune = [
+        *ctx.filters(previous), "--autosome", "--maf", str(s.prune_maf),
+        "--indep-pairwise", str(s.prune_window), str(s.prune_step), str(s.prune_r2),
+    ]  # fmt: skip
+    ctx.plink("plink2", prune, "prune")
+    pruned = ctx.work / "plink" / "prune.prune.in"
+    n = len(ctx.keep)
+    n_pcs = max(1, min(s.n_pcs, n - 1))
+    approx = ["approx"] if n > 5000 else []
+    args = [*ctx.filters(previous, pruned), "--pca", str(n_pcs), *approx]
+    ctx.plink("plink2", args, "pca")
+    pcs = _with_fid(read_table(ctx.work / "plink" / "pca.eigenvec"))
+    values = [float(v) for v in (ctx.work / "plink" / "pca.eigenval").read_text().split()]
+    groups, note = cohort_clusters(pcs, values, s.ancestry_min_probability)
+    metrics = everyone.merge(groups, on=["FID", "IID"], how="left")
+    sizes = groups["ancestry_group"].value_counts().sort_index()
+    return StepResult(
+        sample_metrics=metrics,
+        notes=[note, "groups: " + ", ".join(f"{g} {k}" for g, k in sizes.items())],
+        extra={"reference": None, "cohort_groups": True,
+               "groups": {str(g): int(k) for g, k in sizes.items()}},
     )  # fmt: skip
 
 
