@@ -142,6 +142,12 @@ def test_per_chromosome_vcfs_import_with_half_calls_multiallelics_and_long_allel
                       header=None, dtype=str)  # fmt: skip
     assert fam[0].str.startswith("F").all() and fam[1].str.startswith("DEMO").all()
     assert set(fam[4]) == {"1", "2"}  # sex from the phenotype table, matched on FID and IID
+    # Without build, the PAR SNPs stay on chrX: a warning note says so (the step goes on).
+    no_build = InputSettings(**{**_inputs(vcfs).__dict__, "build": None})
+    record = run_step("import", tmp_path / "nobuild", QCSettings(), PlinkSession(2, 1000),
+                      no_build)  # fmt: skip
+    assert any(n.startswith(f"warning: {N_PAR} chrX SNPs lie in the pseudo-autosomal")
+               for n in record["notes"]), record["notes"]  # fmt: skip
     # With half_call: error, plink2 refuses the male chrX half-calls, quoted in full.
     with pytest.raises(Exception, match=r"(?s)half-call"):
         run_step("import", tmp_path / "strict", QCSettings(), PlinkSession(2, 1000),

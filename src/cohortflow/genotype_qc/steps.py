@@ -452,6 +452,14 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
     )  # fmt: skip
     result.variant_metrics = bim[["CHROM", "ID", "POS", "A1", "A2"]]
     n_x = int(bim["CHROM"].isin(CHRX_CODES).sum())
+    if not inputs.build and n_x:
+        in_par = _in_par(bim)
+        if in_par:
+            result.notes.append(
+                f"warning: {in_par} chrX SNPs lie in the pseudo-autosomal regions of GRCh37 "
+                "and GRCh38 (diploid in males): set genotypes.build so that --split-par moves "
+                "them out of chrX, or males look heterozygous on chrX and their F drops"
+            )
     result.extra = {
         "input": str(found.path) if len(parts) == 1 else [str(p.path) for p in parts],
         "kind": found.kind if len(kinds) == 1 else sorted(kinds), "phenotype_kind": kind,
@@ -478,6 +486,19 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
         result.notes.append(f"{missing} samples have no {inputs.phenotype} value")
     result.state = (fam[["FID", "IID"]], bim["ID"])
     return result
+
+
+#: Pseudo-autosomal regions of chrX (last base of PAR1, first of PAR2) in GRCh37 and GRCh38
+#: (plink2's --split-par b37/b38 bounds).
+PAR_BOUNDS = {"b37": (2_699_520, 154_931_044), "b38": (2_781_479, 155_701_383)}
+
+
+def _in_par(bim: pd.DataFrame) -> int:
+    """chrX SNPs inside the PARs of both GRCh37 and GRCh38 (so whichever build the data is)."""
+    pos = pd.to_numeric(bim.loc[bim["CHROM"].isin(CHRX_CODES), "POS"])
+    low = min(b[0] for b in PAR_BOUNDS.values())
+    high = max(b[1] for b in PAR_BOUNDS.values())
+    return int(((pos <= low) | (pos >= high)).sum())
 
 
 def _code_par_as_xy(bim_path: Path) -> pd.DataFrame:
@@ -733,6 +754,8 @@ def step_sex_check(ctx: Context, previous: Path) -> StepResult:
                 f"reported {reported}, chrX F {row['F']:.3f} between {s.sex_female_max_f} "
                 f"and {s.sex_male_min_f}"
             )
+        if len(alone) > 1:
+            detail += f"; allele frequencies of {row['sex_freq_from']}"
         result.removed_samples.append((row["FID"], row["IID"], f"sex_{status.iloc[i]}", detail))
     return result
 
@@ -1061,7 +1084,8 @@ def run_step(
     if failed.exists():
         shutil.rmtree(failed)
     for note in record["notes"]:
-        (log.warning if " warning: " in note else log.info)("%s: %s", name, note)
+        warns = note.startswith("warning:") or " warning: " in note
+        (log.warning if warns else log.info)("%s: %s", name, note)
     log.info(
         "%s: samples %d -> %d, variants %d -> %d", name, record["samples_in"],
         record["samples_out"], record["variants_in"], record["variants_out"],
@@ -1148,7 +1172,7 @@ def _write_step(
         "variants_out": len(extract),
         "samples_removed": int(removed_s[["FID", "IID"]].drop_duplicates().shape[0]),
         "variants_removed": int(removed_v["ID"].nunique()),
-        "notes": result.notes,
+        "notes": [note.replace(str(work), str(target)) for note in result.notes],
         "extra": result.extra,
         # Paths inside the step's temporary folder are recorded as their final ones, so the
         # record is the same on every run (and names files a reader can find).
