@@ -292,6 +292,12 @@ def test_mixed_cohort_keeps_the_minority_and_removes_every_planted_fault(mixed):
     assert len(minority) == 12 and (minority["status"] == "kept").all()
     assert (ordinary["status"] == "kept").all(), ordinary.loc[ordinary["status"] != "kept",
                                                               ["IID", "details"]]  # fmt: skip
+    # The report: groups in summary.json, the ancestry plot over the reference.
+    report = mixed["work"] / "grouped_report"
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["ancestry_groups"] == {"A": 184, "B": 100, "M": 14}  # after call rate
+    for plot in ("ancestry", "pca", "sex_check", "missingness_heterozygosity"):
+        assert (report / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG", plot
     # Removal details name the group the sample was judged in.
     het = table[table["reasons"] == "heterozygosity"]
     assert het["details"].str.contains("of group").all()

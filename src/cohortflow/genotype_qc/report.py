@@ -148,8 +148,20 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
-def _by_status(ax, x, y, status, **kwargs) -> None:
+def _by_status(ax, x, y, status, groups=None, **kwargs) -> None:
+    """Kept samples blue (or, with several ancestry groups, coloured by group), removed red."""
+    status = np.asarray(status)
+    several = groups is not None and pd.Series(groups).dropna().nunique() > 1
+    if several:
+        groups = pd.Series(np.asarray(groups, dtype=object)).fillna("unknown").astype(str)
+        for name, colour in _group_colours(groups).items():
+            mask = (status == "kept") & (groups == name).to_numpy()
+            if mask.any():
+                ax.scatter(x[mask], y[mask], s=12, c=colour, alpha=0.8,
+                           label=f"kept, {name} ({int(mask.sum())})", **kwargs)  # fmt: skip
     for name, colour in STATUS_COLOURS.items():
+        if several and name == "kept":
+            continue
         mask = status == name
         if mask.any():
             ax.scatter(x[mask], y[mask], s=12, c=colour, label=f"{name} ({int(mask.sum())})",
@@ -161,7 +173,8 @@ def plot_missingness_heterozygosity(samples: pd.DataFrame, root: Path, path: Pat
     settings, extra = record["settings"], record["extra"]
     tested = samples.dropna(subset=["het_F", "F_MISS"])
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    _by_status(ax, tested["F_MISS"].to_numpy(), tested["het_F"].to_numpy(), tested["status"])
+    _by_status(ax, tested["F_MISS"].to_numpy(), tested["het_F"].to_numpy(), tested["status"],
+               tested.get("ancestry_group"))  # fmt: skip
     ax.axvline(settings["sample_missing"], ls="--", c="grey", lw=1)
     mean, sd, k = extra["het_mean"], extra["het_sd"], settings["het_n_sd"]
     if np.isfinite(mean) and np.isfinite(sd):
@@ -201,8 +214,13 @@ def plot_sex_check(samples: pd.DataFrame, root: Path, path: Path) -> None:
         x = tested["sex_reported"].map({g: i for i, g in enumerate(groups)}).to_numpy(float)
         jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(x))
         problem = ~tested["sex_status"].isin(["ok"]).to_numpy()
-        ax.scatter(x[~problem] + jitter[~problem], tested["sex_F"][~problem], s=12, c="#4c72b0",
-                   label=f"ok ({int((~problem).sum())})")  # fmt: skip
+        group = tested.get("ancestry_group", pd.Series("cohort", index=tested.index))
+        group = group.fillna("unknown").astype(str)
+        for name, colour in _group_colours(group).items():
+            mask = ~problem & (group == name).to_numpy()
+            label = f"ok, {name}" if group.nunique() > 1 else "ok"
+            ax.scatter(x[mask] + jitter[mask], tested["sex_F"][mask], s=12, c=colour,
+                       label=f"{label} ({int(mask.sum())})")  # fmt: skip
         ax.scatter(x[problem] + jitter[problem], tested["sex_F"][problem], s=30, c="#c44e52",
                    marker="x", label=f"problem ({int(problem.sum())})")  # fmt: skip
         s = record["settings"]
