@@ -351,3 +351,38 @@ def test_without_a_reference_groups_can_come_from_the_cohorts_own_pcs(mixed):
     assert (minority["status"] == "kept").all()
     for _, row in table[table["fault"].isin(list(EXPECTED_REASON))].iterrows():
         assert row["reasons"] == EXPECTED_REASON[row["fault"]], (row["IID"], row["reasons"])
+
+
+def test_a_reference_sharing_too_few_snps_is_refused_with_the_counts(tmp_path):
+    from cohortflow.genotype_qc.ancestry import Reference, project
+
+    rows = [f"1\trs{i}\t0\t{100 * (i + 1)}\tA\tG\n" for i in range(50)]
+    (tmp_path / "ref.bim").write_text("".join(rows))
+    cohort = pd.DataFrame({"CHROM": "1", "ID": [f"c{i}" for i in range(50)],
+                           "POS": [str(100 * (i + 1)) for i in range(50)], "A1": "A",
+                           "A2": "G"})  # fmt: skip
+    reference = Reference(tmp_path / "ref", tmp_path / "labels.tsv")
+    with pytest.raises(Exception, match=r"only 50 cohort SNPs match the reference panel .*"
+                       r"same genome build\?") as err:  # fmt: skip
+        project(PlinkSession(), [], cohort, reference, tmp_path / "work", n_pcs=10, maf=0.01)
+    assert "ref" in str(err.value)
+
+
+def test_rate_axes_have_no_negative_ticks_and_titles_say_what_is_plotted(mixed, monkeypatch):
+    from cohortflow.genotype_qc import report
+
+    figures = {}
+    monkeypatch.setattr(report, "_save", lambda fig, path: figures.__setitem__(path.stem, fig))
+    root = mixed["work"] / "grouped"
+    samples = report.sample_table(root)
+    variants = report.variant_table(root)
+    report.plot_missingness_heterozygosity(samples, root, root / "m.png")
+    report.plot_kinship(root, root / "k.png")
+    report.plot_hwe_qq(variants, root, root / "h.png")
+    for name, fig in figures.items():
+        ax = fig.axes[0]
+        assert ax.get_xlim()[0] >= 0 and min(ax.get_xticks()) >= 0, name
+        assert len(ax.get_title()) > 20, name
+    assert "missingness" in figures["m"].axes[0].get_title()
+    assert "p-values" in figures["h"].axes[0].get_title()
+    assert figures["h"].axes[0].get_ylim()[0] >= 0
