@@ -180,6 +180,10 @@ def test_qc_only_run_accepts_a_constant_or_absent_phenotype(tmp_path, demo):
     inputs = InputSettings(input=str(demo), phenotype_file=str(table), sex_column="SEX")
     record = _run(tmp_path / "other", ["import"], inputs=inputs)["import"]
     assert record["extra"]["phenotype_kind"] == "none"
+    # A table line with a space in an ID is named before PLINK runs, not a parser traceback.
+    table.write_text(table.read_text().replace("DEMO0007 DEMO0007 1", "DEMO0007 DEMO 0007 1"))
+    with pytest.raises(GenotypeInputError, match=r"sex.tsv: line 8: 4 columns, the header has 3"):
+        _run(tmp_path / "third", ["import"], inputs=inputs)
 
 
 def test_qc_settings_defaults_are_the_schemas():

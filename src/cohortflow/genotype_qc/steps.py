@@ -398,6 +398,7 @@ def step_import(ctx: Context, inputs: InputSettings) -> StepResult:
     found = parts[0]
     table = None
     if inputs.phenotype_file:
+        check_phenotype_table(inputs.phenotype_file, [])  # header, line widths, unique IDs
         table = pd.read_csv(inputs.phenotype_file, sep=r"\s+", dtype=str, keep_default_na=False)
         # The phenotype itself is optional for QC (association checks it when it is on).
         used = [inputs.phenotype] if inputs.phenotype in table.columns else []
