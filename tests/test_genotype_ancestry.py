@@ -66,6 +66,22 @@ def test_variants_match_by_position_and_alleles_with_strand_flips():
     assert counts["dropped_not_snp"] == 1 and counts["strand_flipped"] == 1
 
 
+def test_groups_are_assigned_with_probabilities_and_unassigned_between_groups():
+    from cohortflow.genotype_qc.ancestry import assign_groups
+
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame(np.vstack([rng.normal(c, 0.3, (60, 2)) for c in ((0, 0), (5, 0), (0, 5))]),
+                       columns=["PC1", "PC2"])  # fmt: skip
+    ref["group"] = np.repeat(["EUR", "AFR", "EAS"], 60)
+    cohort = pd.DataFrame({"FID": list("abcd"), "IID": list("abcd"),
+                           "PC1": [0.1, 4.9, 2.5, np.nan],
+                           "PC2": [0.0, 0.1, 0.0, 1.0]})  # fmt: skip
+    out = assign_groups(cohort, ref, 0.8)
+    assert out["ancestry_group"].tolist() == ["EUR", "AFR", UNASSIGNED, UNASSIGNED]
+    assert out["ancestry_probability"].iloc[0] > 0.99 and np.isnan(out["ancestry_probability"][3])
+    assert out["ancestry_best_match"].iloc[2] in ("EUR", "AFR")  # halfway: 0.5 each
+
+
 def test_heterozygosity_is_judged_within_groups_and_small_groups_on_their_median():
     rng = np.random.default_rng(1)
     big = rng.normal(0.0, 0.01, 200)

@@ -236,14 +236,20 @@ def assign_groups(
                                           reg_param=reg)  # fmt: skip
     scale = reference[pcs].to_numpy().std(axis=0)
     model.fit(reference[pcs].to_numpy() / scale, reference["group"].to_numpy())
-    prob = model.predict_proba(cohort[pcs].to_numpy() / scale)
+    values = cohort[pcs].to_numpy(dtype=float) / scale
+    scored = np.isfinite(values).all(axis=1)  # a sample with no called matched SNP has none
+    prob = np.zeros((len(values), len(names)))
+    if scored.any():
+        prob[scored] = model.predict_proba(values[scored])
     best = prob.argmax(axis=1)
     out = cohort[["FID", "IID"]].copy()
-    top = np.asarray(model.classes_)[best]
-    out["ancestry_probability"] = prob[np.arange(len(best)), best].round(4)
+    top = np.where(scored, np.asarray(model.classes_)[best], "")
+    out["ancestry_probability"] = np.where(scored, prob[np.arange(len(best)), best], np.nan)
+    out["ancestry_probability"] = out["ancestry_probability"].round(4)
     out["ancestry_best_match"] = top
-    out["ancestry_group"] = np.where(out["ancestry_probability"] >= min_probability, top,
-                                     UNASSIGNED)  # fmt: skip
+    out["ancestry_group"] = np.where(
+        scored & (out["ancestry_probability"] >= min_probability), top, UNASSIGNED
+    )
     return out
 
 
