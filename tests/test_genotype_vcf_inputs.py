@@ -170,3 +170,23 @@ def test_build_with_par_snps_runs_every_step_and_the_report(vcfs, tmp_path):
     assert (bim["CHROM"] == "XY").sum() > 0
     summary = write_report(root, tmp_path / "clean" / "cohort", tmp_path / "report")
     assert summary["samples_kept"] == 240 - 8
+
+
+def test_import_settings_from_the_config_become_plink2_options():
+    from cohortflow.errors import ConfigError
+
+    section = {
+        "input": ["a.vcf.gz", "b.vcf.gz"], "phenotype_file": None, "phenotype": "PHENO",
+        "covariates": [], "sex_column": None, "build": "b38",
+        "import": {"half_call": "missing", "multiallelic": "error", "id_allele_max_len": 40,
+                   "id_allele_long": "missing", "sample_ids": "double", "id_delimiter": "_"},
+    }  # fmt: skip
+    inputs = InputSettings.from_config(section)
+    assert inputs.input == ("a.vcf.gz", "b.vcf.gz") and inputs.build == "b38"
+    assert inputs.vcf_args() == ["--vcf-half-call", "missing", "--double-id"]
+    delimited = InputSettings.from_config(
+        {**section, "import": {"sample_ids": "delimiter", "id_delimiter": "-"}}
+    )
+    assert delimited.vcf_args() == ["--vcf-half-call", "haploid", "--id-delim", "-"]
+    with pytest.raises(ConfigError, match=r"genotypes\.import: unknown key 'bogus'"):
+        InputSettings.from_config({**section, "import": {"bogus": 1}})
