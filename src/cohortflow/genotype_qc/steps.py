@@ -1,7 +1,11 @@
 """The genotype QC steps: PLINK computes, this module decides and records.
 
-The input is converted once (plink2) to a PLINK 1 binary fileset, which both engines read
-(``plink1.9 --check-sex`` needs it). After that no step rewrites genotypes: each step reads the
+The input (one or several files, merged) is converted once (plink2) to a PLINK 1 binary
+fileset, which both engines read (``plink1.9 --check-sex`` needs it; pseudo-autosomal SNPs are
+coded XY for it). The ancestry step gives every sample a group
+(:mod:`cohortflow.genotype_qc.ancestry`); the sex check, heterozygosity, PCA outliers and HWE
+then judge each sample within its group, and a group too small to be judged alone is never
+removed for being small. After the import no step rewrites genotypes: each step reads the
 imported fileset through the previous step's ``keep.txt`` (FID IID) and ``extract.txt``
 (variant IDs), and writes its own folder:
 
