@@ -4,6 +4,7 @@ whole stage on the simulated demo cohort (plink2 --glm, plink1.9 --clump, plots,
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import shutil
 
@@ -299,3 +300,27 @@ def test_missing_phenotypes_and_01_coding(demo, eigenvec, tmp_path):
     assert summary["n_cases"] == expected_cases
     coded = pd.read_csv(tmp_path / "out" / "plink" / "phenotype.tsv", sep="\t")
     assert set(coded["PHENO"].dropna()) == {1, 2}
+
+
+def test_manhattan_chromosomes_are_as_wide_as_their_variant_span(tmp_path):
+    """Widths follow the span of each chromosome's variants (not 0 to its last position), and
+    short ones (MT, the XY pseudo-autosomal SNPs) keep a readable minimum width."""
+    from cohortflow.genotype_qc.association import MIN_CHROM_WIDTH, chromosome_layout
+
+    names = np.array(["1"] * 3 + ["2"] * 3 + ["X"] * 2 + ["XY"] * 2 + ["MT"] * 2)
+    pos = np.array([100e6, 150e6, 200e6, 1e6, 2e6, 51e6, 60e6, 100e6, 1e6, 2e6, 100, 16000],
+                   dtype=float)  # fmt: skip
+    codes = np.array([chrom_code(n) for n in names])
+    x, ticks, labels, extents = chromosome_layout(codes, names, pos)
+    assert labels == ["1", "2", "X", "XY", "MT"]
+    widths = [end - start for start, end in extents]
+    total = sum(np.ptp(pos[names == n]) for n in ("1", "2", "X", "XY", "MT"))
+    assert widths[0] == pytest.approx(100e6) and widths[1] == pytest.approx(50e6)
+    assert widths[2] == pytest.approx(40e6)
+    assert widths[3] == pytest.approx(MIN_CHROM_WIDTH * total)  # 1 Mb span: the minimum
+    assert widths[4] == pytest.approx(MIN_CHROM_WIDTH * total)  # MT: 16 kb
+    for (start, end), name in zip(extents, labels, strict=True):
+        inside = x[names == name]
+        assert start <= inside.min() and inside.max() <= end
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(extents))
+    assert ticks == pytest.approx([(a + b) / 2 for a, b in extents])

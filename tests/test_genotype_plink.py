@@ -15,9 +15,11 @@ EXPECTED = HAPMAP / "expected_plink_outputs"
 @needs_plink
 def test_failed_run_carries_plinks_error_line(tmp_path):
     session = PlinkSession(threads=1, memory_mb=500)
-    with pytest.raises(PlinkError, match=r"plink2 --bfile .*missing.* failed .*Error"):
+    with pytest.raises(PlinkError, match=r"(?s)plink2 --bfile .*missing.* failed .*Error") as err:
         session.run("plink2", ["--bfile", str(tmp_path / "missing"), "--missing"], tmp_path / "o")
     assert session.runs == []
+    # Quoted in full: PLINK's lines after its "Error:" line are there too.
+    assert "For more info" in str(err.value) and err.value.log == tmp_path / "o.log"
 
 
 @needs_plink

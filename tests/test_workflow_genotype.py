@@ -118,7 +118,7 @@ def test_demo_genotypes_qc_and_association_end_to_end(genotype_run):
     with gzip.open(work / "results" / "association" / "results.tsv.gz", "rt") as fh:
         assert sum(1 for _ in fh) - 1 == summary["n_variants"]
     # PLINK got the rule's threads and memory (relatedness: 8 threads asked, 2 cores given).
-    log = (work / "results/genotype_qc/steps/5_relatedness/plink/king.log").read_text()
+    log = (work / "results/genotype_qc/steps/6_relatedness/plink/king.log").read_text()
     assert "--threads 2" in log and "--memory 7200" in log
     for name in ("import", "relatedness", "pca"):
         assert (work / "benchmarks" / "genotype_qc" / f"{name}.tsv").is_file()

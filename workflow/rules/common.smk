@@ -20,6 +20,8 @@ from cohortflow.config import (
 from cohortflow.errors import CohortflowError, ConfigError
 from cohortflow.fhir.bundle import Validators
 from cohortflow.fhir.provenance import config_sha256
+from cohortflow.genotype_qc.ancestry import reference_files as ancestry_reference_files
+from cohortflow.genotype_qc.inputs import input_files as genotype_input_files
 from cohortflow.genotype_qc.report import PLOTS as GENOTYPE_QC_PLOTS
 from cohortflow.genotype_qc.steps import STEPS as GENOTYPE_QC_STEP_NAMES
 from cohortflow.genotype_qc.steps import InputSettings, step_dir_name
@@ -466,21 +468,15 @@ def get_genotype_input(wildcards):
     """The input files named by genotypes.input (and the phenotype table), so that Snakemake
     reruns the QC when they change; the demo's are made by the demo_genotypes rule."""
     genotypes = config["genotypes"]
-    path = genotypes["input"]
-    if path.endswith((".vcf", ".vcf.gz", ".bcf")):
-        files = [path]
-    else:
-        prefix = path.removesuffix(".bed").removesuffix(".pgen")
-        pgen = path.endswith(".pgen") or Path(f"{prefix}.pgen").exists()
-        files = [
-            f"{prefix}{ext}"
-            for ext in (
-                (".pgen", ".pvar", ".psam") if pgen else (".bed", ".bim", ".fam")
-            )
-        ]
+    files = genotype_input_files(genotypes["input"])
     if genotypes["phenotype_file"]:
         files.append(genotypes["phenotype_file"])
     return files
+
+
+def get_ancestry_reference(wildcards):
+    """The reference panel and its labels (so that a new panel reruns the ancestry step)."""
+    return ancestry_reference_files(config["genotype_qc"]["ancestry"]["reference"])
 
 
 def get_genotype_outputs():

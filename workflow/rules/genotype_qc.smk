@@ -71,6 +71,30 @@ rule genotype_qc_sample_callrate:
         "../scripts/genotype_qc_step.py"
 
 
+rule genotype_qc_ancestry:
+    input:
+        steps=genotype_qc_steps_before("ancestry"),
+        reference=get_ancestry_reference,
+    output:
+        directory(genotype_qc_step("ancestry")),
+    log:
+        "logs/genotype_qc/ancestry.log",
+    benchmark:
+        "benchmarks/genotype_qc/ancestry.tsv"
+    conda:
+        "../../envs/plink.yaml"
+    threads: 4
+    resources:
+        mem_mb=attempt_scaled(4000),
+        runtime=60,
+    params:
+        step="ancestry",
+        genotypes=config["genotypes"],
+        qc=config["genotype_qc"],
+    script:
+        "../scripts/genotype_qc_step.py"
+
+
 rule genotype_qc_sex_check:
     input:
         genotype_qc_steps_before("sex_check"),

@@ -124,6 +124,8 @@ SEX_CHECK_RESULTS = {
                                     "No reported sex, and genetic sex ambiguous"),
     "not checkable (no chrX variants)": _own("sex-check-not-checkable",
                                              "No chrX variants: sex not checkable"),
+    "not checkable (too few chrX SNPs)": _own("sex-check-too-few-snps",
+                                              "Too few chrX SNPs: sex check skipped"),
 }  # fmt: skip
 QC_STATUS = {
     "kept": _own("qc-kept", "Sample passed genotype QC"),

@@ -360,6 +360,42 @@ def _save(fig: Figure, target: Path) -> None:
         fig.savefig(tmp, format="png", dpi=150)
 
 
+#: Narrowest share of the x axis a chromosome gets in the Manhattan plot, so that chromosomes
+#: with a short variant span (MT, the XY pseudo-autosomal SNPs, a sparse X) stay readable.
+MIN_CHROM_WIDTH = 0.02
+
+
+def chromosome_layout(
+    codes: np.ndarray, names: np.ndarray, pos: np.ndarray
+) -> tuple[np.ndarray, list[float], list[str], list[tuple[float, float]]]:
+    """x positions of variants on a Manhattan plot whose chromosomes (sorted by code) are as
+    wide as their variant span (first to last variant, not 0 to the last position), at least
+    :data:`MIN_CHROM_WIDTH` of the total; returns x, tick positions, tick labels and each
+    chromosome's (start, end) on the axis."""
+    frame = pd.DataFrame({"code": codes, "name": names, "pos": pos})
+    groups = frame.groupby(["code", "name"], sort=True).indices
+    spans = {key: float(np.ptp(pos[rows])) for key, rows in groups.items()}
+    total = sum(spans.values()) or 1.0
+    floor = MIN_CHROM_WIDTH * total
+    gap = 0.004 * total
+    x = np.zeros(len(pos))
+    ticks, labels, extents = [], [], []
+    offset = 0.0
+    for (code, name), rows in groups.items():
+        span = spans[(code, name)]
+        width = max(span, floor)
+        start = float(pos[rows].min())
+        if span > 0:
+            x[rows] = offset + (pos[rows] - start) * (width / span)
+        else:
+            x[rows] = offset + width / 2
+        ticks.append(offset + width / 2)
+        labels.append(str(name) if code == 99 else _CHROM_LABELS.get(code, str(code)))
+        extents.append((offset, offset + width))
+        offset += width + gap
+    return x, ticks, labels, extents
+
+
 def manhattan_plot(
     results: pd.DataFrame,
     leads: pd.DataFrame,
@@ -373,19 +409,15 @@ def manhattan_plot(
     valid = valid.sort_values(["code", "CHROM", "POS"], kind="stable").reset_index(drop=True)
     y = -np.log10(np.clip(valid["P"].to_numpy(float), 1e-300, 1))
     pos = valid["POS"].to_numpy(float)
-    groups = valid.groupby(["code", "CHROM"], sort=True).indices
-    span = sum(float(pos[rows].max()) for rows in groups.values()) if groups else 1.0
-    gap = span * 0.005
-    x = np.zeros(len(valid))
+    x, ticks, labels, extents = chromosome_layout(
+        valid["code"].to_numpy(), valid["CHROM"].astype(str).to_numpy(), pos
+    )
     colour = np.empty(len(valid), dtype=object)
-    ticks, labels = [], []
-    offset = 0.0
-    for i, ((code, name), rows) in enumerate(groups.items()):
-        x[rows] = offset + pos[rows]
-        colour[rows] = ("#1f4e79", "#7fa7cf")[i % 2]
-        ticks.append(offset + (pos[rows].min() + pos[rows].max()) / 2)
-        labels.append(str(name) if code == 99 else _CHROM_LABELS.get(code, str(code)))
-        offset += float(pos[rows].max()) + gap
+    for i, (start, end) in enumerate(extents):
+        colour[(x >= start) & (x <= end)] = ("#1f4e79", "#7fa7cf")[i % 2]
+    span = extents[-1][1] if extents else 1.0
+    offset = span
+    gap = 0.004 * span
     fig = Figure(figsize=(12, 4.5))
     ax = fig.add_subplot()
     keep = _thin(x, y, x_step=max(span, 1.0) / 4000)
@@ -409,12 +441,18 @@ def manhattan_plot(
                 )
     ax.set_xticks(ticks)
     ax.set_xticklabels(labels, fontsize=7)
+    for tick, label in zip(ax.get_xticklabels(), labels, strict=True):
+        if not label.isdigit():  # X, Y, XY, MT and other contigs in bold
+            tick.set_fontweight("bold")
     ax.set_xlim(-gap, max(offset, 1.0))
     top = max(float(y.max()) if len(y) else 0.0, -math.log10(settings.genome_wide_p))
     ax.set_ylim(0, top * 1.08 + 0.5)
-    ax.set_xlabel("chromosome")
+    ax.set_xlabel("chromosome (each as wide as its variants' span)")
     ax.set_ylabel(r"$-\log_{10}(P)$")
-    ax.set_title(title or "Manhattan plot")
+    ax.set_title(
+        f"Association p-values along the genome{': ' + title if title else ''} "
+        f"({len(valid):,} variants)"
+    )
     ax.legend(loc="upper right", fontsize=7, frameon=False)
     fig.tight_layout()
     _save(fig, Path(target))
@@ -448,7 +486,13 @@ def qq_plot(pvalues: np.ndarray, lam: float, target: str | Path, title: str = ""
         )
         ax.legend(loc="upper left", fontsize=7, frameon=False)
     lam_text = "NA" if not np.isfinite(lam) else f"{lam:.3f}"
-    ax.set_title(f"{title + ': ' if title else ''}λ = {lam_text} ({n:,} variants)")
+    ax.set_title(
+        f"Association p-values, observed vs expected{': ' + title if title else ''}; "
+        f"λ = {lam_text} ({n:,} variants)",
+        fontsize=9,
+    )
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel(r"expected $-\log_{10}(P)$")
     ax.set_ylabel(r"observed $-\log_{10}(P)$")
     fig.tight_layout()

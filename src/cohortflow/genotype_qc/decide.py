@@ -71,6 +71,52 @@ def heterozygosity_outliers(f: pd.Series, n_sd: float) -> tuple[pd.Series, float
     return (f - mean).abs() > n_sd * sd, mean, sd
 
 
+def grouped_heterozygosity(f: pd.Series, groups: pd.Series, n_sd: float, min_size: int) -> dict:
+    """Heterozygosity outliers judged within ancestry groups (F shifts with ancestry, so a
+    pooled band would remove a small group for its ancestry).
+
+    A group of at least ``min_size`` samples (or the only group) is judged as
+    :func:`heterozygosity_outliers` judges a cohort: its own mean ± ``n_sd`` SD. A smaller group
+    is centred on its own median (robust to the outlier it may hold) with the SD pooled over the
+    large groups (their within-group spread; without a large group, the spread of all samples
+    around their group medians): it is never judged against another group's centre. Returns
+    ``outlier`` (mask), ``centre`` and ``sd`` per sample, and ``groups`` (per group: n, centre,
+    sd, basis)."""
+    f = pd.to_numeric(f, errors="coerce").reset_index(drop=True)
+    groups = pd.Series(np.asarray(groups), dtype=object)
+    counts = groups.value_counts()
+    large = [g for g, n in counts.items() if len(counts) == 1 or n >= min_size]
+    residuals = []
+    for g in large:
+        values = f[groups == g].dropna()
+        if len(values) >= 3:
+            residuals.append(values - values.mean())
+    if residuals:
+        both = pd.concat(residuals)
+        pooled_sd = float(np.sqrt((both**2).sum() / max(len(both) - len(residuals), 1)))
+    else:
+        around = f - f.groupby(groups).transform("median")
+        pooled_sd = float(around.dropna().std(ddof=1)) if around.notna().sum() > 2 else np.nan
+    centre = pd.Series(np.nan, index=f.index)
+    sd = pd.Series(np.nan, index=f.index)
+    summary = {}
+    for g, n in counts.items():
+        rows = (groups == g).to_numpy()
+        values = f[rows].dropna()
+        if g in large:
+            if len(values) < 3:
+                c, d = np.nan, np.nan
+            else:
+                c, d = float(values.mean()), float(values.std(ddof=1))
+            basis = "mean"
+        else:
+            c, d, basis = float(values.median()) if len(values) else np.nan, pooled_sd, "median"
+        centre[rows], sd[rows] = c, d
+        summary[str(g)] = {"n": int(n), "centre": c, "sd": d, "basis": basis}
+    outlier = ((f - centre).abs() > n_sd * sd).fillna(False)
+    return {"outlier": outlier, "centre": centre, "sd": sd, "groups": summary}
+
+
 def kinship_degree(kinship: float) -> str:
     """Relationship implied by a KING kinship coefficient."""
     if kinship >= KINSHIP_DUPLICATE:

@@ -6,7 +6,15 @@ variant's genotypes are packed four samples per byte), where ``n_variants`` and 
 are the line counts of ``.bim`` and ``.fam``. A mismatch means a truncated file or ``.bim`` /
 ``.fam`` from another data set. Sample IDs (FID, IID) must be unique.
 
-VCF/BCF: the header must name at least one sample (a sites-only VCF cannot be QC'd).
+Every line of ``.bim`` and ``.fam`` is checked before PLINK runs, and a bad one is named by file
+and line: six whitespace-separated columns (an ID with a space in it shows up as an extra
+column), an integer base-pair position and a numeric centimorgan position in the ``.bim``,
+non-empty alleles. PLINK itself would read ``12a`` as a position or cut an ID at its space.
+
+VCF/BCF: the header must name at least one sample (a sites-only VCF cannot be QC'd) and sample
+names must not contain spaces (PLINK's ``.fam`` is whitespace-separated). The first
+:data:`VCF_LINES_CHECKED` data lines are checked for their column count and an integer
+position; later lines are left to plink2, whose error (with its line number) is quoted in full.
 
 Phenotype/covariate table: whitespace- or tab-separated with a header starting ``FID IID``;
 every value of a used column must be numeric or a missing code (``NA``, ``-9``, empty).
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +35,9 @@ from cohortflow.errors import InputError
 
 BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
 MISSING_CODES = frozenset({"", "NA", "na", "NaN", "nan", "-9", "."})
+#: Data lines of a text VCF checked in Python before plink2 reads the file.
+VCF_LINES_CHECKED = 1000
+_INTEGER = re.compile(r"^-?[0-9]+$")
 
 
 class GenotypeInputError(InputError):
@@ -48,6 +60,46 @@ def with_ext(prefix: str | Path, ext: str) -> Path:
 def _lines(path: Path) -> list[list[str]]:
     with path.open() as fh:
         return [line.split() for line in fh if line.strip()]
+
+
+def _columns_problem(row: list[str], n: int) -> str | None:
+    if len(row) == n:
+        return None
+    hint = " (an ID or allele with a space in it?)" if len(row) > n else ""
+    return f"{len(row)} columns, need {n}{hint}"
+
+
+def _fam_problem(row: list[str]) -> str | None:
+    return _columns_problem(row, 6)
+
+
+def _bim_problem(row: list[str]) -> str | None:
+    problem = _columns_problem(row, 6)
+    if problem:
+        return problem
+    if not _INTEGER.match(row[3]):
+        return f"position {row[3]!r} of variant {row[1]!r} is not an integer"
+    try:
+        float(row[2])
+    except ValueError:
+        return f"centimorgan position {row[2]!r} of variant {row[1]!r} is not a number"
+    return None
+
+
+def _checked_lines(path: Path, problem) -> list[list[str]]:
+    """The whitespace-split non-blank lines of ``path``; the first bad one raises, naming its
+    line number."""
+    rows = []
+    with path.open() as fh:
+        for number, line in enumerate(fh, 1):
+            row = line.split()
+            if not row:
+                continue
+            reason = problem(row)
+            if reason:
+                raise GenotypeInputError(path, f"line {number}: {reason}")
+            rows.append(row)
+    return rows
 
 
 def detect_input(path: str | Path) -> GenotypeInput:
@@ -88,14 +140,8 @@ def check_bfile(prefix: str | Path) -> GenotypeInput:
     for ext, path in files.items():
         if not path.is_file():
             raise GenotypeInputError(path, f"missing {ext} file of the PLINK 1 fileset")
-    fam = _lines(files[".fam"])
-    bad = next((i for i, row in enumerate(fam, 1) if len(row) != 6), None)
-    if bad is not None:
-        raise GenotypeInputError(files[".fam"], f"line {bad}: {len(fam[bad - 1])} columns, need 6")
-    bim = _lines(files[".bim"])
-    bad = next((i for i, row in enumerate(bim, 1) if len(row) != 6), None)
-    if bad is not None:
-        raise GenotypeInputError(files[".bim"], f"line {bad}: {len(bim[bad - 1])} columns, need 6")
+    fam = _checked_lines(files[".fam"], _fam_problem)
+    bim = _checked_lines(files[".bim"], _bim_problem)
     if not fam:
         raise GenotypeInputError(files[".fam"], "no samples")
     if not bim:
@@ -142,12 +188,80 @@ def check_vcf(path: str | Path) -> GenotypeInput:
                     raise GenotypeInputError(
                         path, "the VCF names no samples (a sites-only VCF cannot be genotype-QC'd)"
                     )
+                for j, sample in enumerate(samples, 10):
+                    if not sample.strip() or sample != sample.strip() or " " in sample:
+                        raise GenotypeInputError(
+                            path,
+                            f"line {number}, column {j}: sample name {sample!r} is empty or "
+                            "contains spaces (PLINK's sample IDs cannot)",
+                        )
                 ids = [("0", s) for s in samples]
                 _check_unique_samples(path, ids, 10)
+                _check_vcf_records(path, fh, number, len(columns))
                 return GenotypeInput("vcf", path, n_samples=len(samples))
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise GenotypeInputError(path, f"cannot read ({type(exc).__name__}: {exc})") from None
     raise GenotypeInputError(path, "no #CHROM header line: not a VCF")
+
+
+def _check_vcf_records(path: Path, fh, header_line: int, n_columns: int) -> None:
+    for number, line in enumerate(fh, header_line + 1):
+        if number > header_line + VCF_LINES_CHECKED:
+            return
+        columns = line.rstrip("\n").split("\t")
+        if len(columns) != n_columns:
+            raise GenotypeInputError(
+                path, f"line {number}: {len(columns)} tab-separated columns, the header has "
+                f"{n_columns}",
+            )  # fmt: skip
+        if not _INTEGER.match(columns[1]):
+            raise GenotypeInputError(
+                path, f"line {number}: position {columns[1]!r} is not an integer"
+            )
+
+
+def resolve_inputs(spec: str | Path | list | tuple) -> list[Path]:
+    """The genotype inputs named by ``genotypes.input``: one path, a list of paths, or a glob
+    pattern (``*``, ``?``, ``[``; e.g. ``cohort.chr*.vcf.gz``), sorted by name with the
+    numbers in it compared as numbers (chr2 before chr10). A pattern matching nothing, or the
+    same file twice, is an error."""
+    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    if not items:
+        raise GenotypeInputError(None, "genotypes.input: an empty list")
+    paths: list[Path] = []
+    for item in items:
+        text = str(item)
+        if any(c in text for c in "*?["):
+            found = sorted(Path(text).parent.glob(Path(text).name), key=_natural)
+            if not found:
+                raise GenotypeInputError(text, "the pattern matches no file")
+            paths += found
+        else:
+            paths.append(Path(text))
+    seen = [p for p, n in Counter(paths).items() if n > 1]
+    if seen:
+        raise GenotypeInputError(seen[0], "named twice in genotypes.input")
+    return paths
+
+
+def _natural(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def input_files(spec: str | Path | list | tuple) -> list[str]:
+    """Every file the inputs consist of (for Snakemake's input list): VCF/BCF files as named,
+    PLINK filesets as their three files."""
+    files = []
+    for path in resolve_inputs(spec):
+        name = str(path)
+        if name.endswith((".vcf", ".vcf.gz", ".bcf")):
+            files.append(name)
+            continue
+        prefix = name.removesuffix(".bed").removesuffix(".pgen")
+        pgen = name.endswith(".pgen") or Path(f"{prefix}.pgen").exists()
+        exts = (".pgen", ".pvar", ".psam") if pgen else (".bed", ".bim", ".fam")
+        files += [f"{prefix}{ext}" for ext in exts]
+    return files
 
 
 def check_input(path: str | Path) -> GenotypeInput:
@@ -165,6 +279,13 @@ def check_input(path: str | Path) -> GenotypeInput:
             raise GenotypeInputError(psam, "no samples")
         iid = header.index("IID") if header and "IID" in header else 0
         fid = header.index("#FID") if header and "#FID" in header else None
+        width = len(header) if header else len(body[0])
+        offset = 2 if header else 1
+        for number, row in enumerate(body, offset):
+            if len(row) != width:
+                raise GenotypeInputError(
+                    psam, f"line {number}: {len(row)} columns, need {width} (an ID with a space?)"
+                )
         ids = [(row[fid] if fid is not None else "0", row[iid]) for row in body]
         _check_unique_samples(psam, ids, 2 if header else 1)
     return found
@@ -177,6 +298,12 @@ def check_phenotype_table(path: str | Path, columns: list[str]) -> dict[str, int
     if not rows or rows[0][:2] != ["FID", "IID"]:
         raise GenotypeInputError(path, "the header must start with FID IID")
     header = rows[0]
+    for number, row in enumerate(rows[1:], 2):
+        if len(row) > len(header):
+            raise GenotypeInputError(
+                path, f"line {number}: {len(row)} columns, the header has {len(header)} "
+                "(a value or ID with a space in it?)",
+            )  # fmt: skip
     missing = [c for c in columns if c not in header]
     if missing:
         raise GenotypeInputError(path, f"no column {missing[0]!r} (columns: {', '.join(header)})")

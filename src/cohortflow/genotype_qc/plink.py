@@ -3,11 +3,15 @@
 Every call gets ``--threads`` and ``--memory`` (MiB) from the rule's ``threads`` and ``mem_mb``,
 writes under an output prefix, and is recorded (engine, version, arguments, seconds) so that the
 QC report can list every command as it was run. A failing PLINK run raises
-:class:`PlinkError` with PLINK's own ``Error:`` line and the log's path.
+:class:`PlinkError` quoting PLINK's whole error message (from its first ``Error`` line to the
+end of its output, or the whole output when there is no such line) and the log's path.
+PLINK's ``Warning:`` lines (a warning may span several lines, up to the next blank line or the
+next message) are kept on the run, so that each step can show them in its notes.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -23,7 +27,43 @@ ENGINES = {"plink1.9": ("plink1.9", "plink"), "plink2": ("plink2",)}
 
 
 class PlinkError(CohortflowError):
-    """PLINK refused the input or failed; the message carries its error line."""
+    """PLINK refused the input or failed; the message quotes PLINK's error in full."""
+
+    def __init__(self, message: str, log: Path | None = None) -> None:
+        super().__init__(message)
+        self.log = log
+
+
+def _messages(text: str, prefix: str) -> list[str]:
+    """PLINK's messages starting with ``prefix`` (``Warning``/``Error``); PLINK wraps them at
+    80 columns, so the lines that follow belong to the message until one ends a sentence."""
+    found: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            if current:
+                found.append(" ".join(current))
+            current = [line[len(prefix) :].lstrip(": ").strip()]
+        elif current is not None and line.strip():
+            current.append(line.strip())
+        else:
+            if current:
+                found.append(" ".join(current))
+            current = None
+        if current and re.search(r"[.!)]$", current[-1]):
+            found.append(" ".join(current))
+            current = None
+    if current:
+        found.append(" ".join(current))
+    return found
+
+
+def error_text(output: str) -> str:
+    """PLINK's error as it printed it: from the first ``Error`` line to the end of the output
+    (the whole output when no line starts with ``Error``)."""
+    lines = output.strip().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Error")), 0)
+    return "\n".join(lines[start:]).strip() or "no output"
 
 
 @cache
@@ -52,11 +92,12 @@ class PlinkRun:
     args: list[str]
     seconds: float
     log: Path
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self, *, log: bool = True) -> dict:
         """The run as recorded in step.json / summary.json (the log path as a string)."""
         record = {"engine": self.engine, "version": self.version, "args": self.args,
-                  "seconds": self.seconds}  # fmt: skip
+                  "seconds": self.seconds, "warnings": self.warnings}  # fmt: skip
         return record | ({"log": str(self.log)} if log else {})
 
 
@@ -79,14 +120,18 @@ class PlinkSession:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - start
         log = out.with_name(out.name + ".log")
+        output = result.stdout + "\n" + result.stderr
         if result.returncode != 0:
-            text = (result.stdout + "\n" + result.stderr).splitlines()
-            error = next((line for line in text if line.startswith("Error")), None)
+            quoted = "\n".join(f"    {line}" for line in error_text(output).splitlines())
             raise PlinkError(
-                f"{engine} {' '.join(args)} failed (exit {result.returncode}): "
-                f"{error or (text[-1] if text else 'no output')} (log: {log})"
+                f"{engine} {' '.join(args)} failed (exit {result.returncode}); log: {log}; "
+                f"PLINK said:\n{quoted}",
+                log,
             )
-        record = PlinkRun(engine, version(engine), [*args], round(seconds, 3), log)
+        record = PlinkRun(
+            engine, version(engine), [*args], round(seconds, 3), log,
+            warnings=_messages(output, "Warning"),
+        )  # fmt: skip
         self.runs.append(record)
         return record
 
