@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -81,28 +82,47 @@ def test_genetics_only_needs_no_sheet_and_no_key(repo, tmp_path):
     assert "pseudonymisation key" not in output
 
 
+def _job_counts(output: str) -> dict[str, int]:
+    counts = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
 def test_default_config_dry_run_is_the_whole_demo(repo, tmp_path):
-    result = _dry_run(repo, tmp_path, "config/config.yaml")
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    for rule, count in (
-        ("demo_head_model", 1),
-        ("demo_mri_subject", 12),
-        ("ingest", 12),
-        ("demo_genotypes", 1),
-        ("classify_cv", 3),
-        ("classify_permutation", 4),
-        ("classify_train", 1),
-        ("classify_predict", 12),
-        ("deface_template", 1),
-        ("deface", 12),
-        ("deface_export_dicom", 9),  # the DICOM sources
-        ("deface_qa_pairs", 12),
-        ("deface_qa_train", 1),
-        ("deface_qa_evaluate", 12),
-        ("deface_qa_decisions", 1),
+    """The ten-minute demo (6 subjects) and the full-size one (12) run every stage."""
+    for config, n, dicom, permutations in (
+        ("config/config.yaml", 6, 5, 2),
+        ("config/demo-full.yaml", 12, 9, 4),
     ):
-        assert any(line.split() == [rule, str(count)] for line in output.splitlines()), output
+        result = _dry_run(repo, tmp_path / Path(config).stem, config)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        counts = _job_counts(output)
+        for rule, count in (
+            ("demo_head_model", 1),
+            ("demo_mri_subject", n),
+            ("ingest", n),
+            ("demo_genotypes", 1),
+            ("genotype_qc_import", 1),
+            ("genotype_association", 1),
+            ("classify_cv", 3),
+            ("classify_permutation", permutations),
+            ("classify_train", 1),
+            ("classify_predict", n),
+            ("deface_template", 1),
+            ("deface", n),
+            ("deface_export_dicom", dicom),  # the DICOM sources
+            ("deface_qa_pairs", n),
+            ("deface_qa_train", 1),
+            ("deface_qa_evaluate", n),
+            ("deface_qa_decisions", 1),
+            ("fhir_subject", n),
+            ("provenance_run", 1),
+        ):
+            assert counts.get(rule) == count, (config, rule, counts)
 
 
 def test_cli_passes_snakemake_flags_through(repo, tmp_path):

@@ -21,6 +21,7 @@ bytes.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +190,8 @@ def resolve_template(cfg: dict[str, Any]) -> TemplateSource:
 def template_voxel_mm(cfg: dict[str, Any]) -> float | None:
     """The template's voxel size in mm, read from the image header when the file is on this
     machine (nilearn's, user files, a filled TemplateFlow cache); None when it is not yet."""
+    if cfg["source"] == "nilearn" and _nilearn_mm(cfg) != 1:
+        return float(_nilearn_mm(cfg))
     try:
         if cfg["source"] == "templateflow":  # never fetch here: only a cached file is read
             tf = cfg["templateflow"]
@@ -218,10 +221,35 @@ def _load(path: Path, what: str) -> nib.Nifti1Image:
     return img  # type: ignore[return-value]
 
 
+def _nilearn_mm(cfg: dict[str, Any]) -> int:
+    return int((cfg.get("nilearn") or {}).get("resolution_mm", 1))
+
+
 def prepare_template(
     cfg: dict[str, Any], outputs: dict[str, Path | str], record: Path | str
 ) -> None:
     """Write template, WM probability, brain mask and WM reference mask, plus their record."""
+    if cfg["source"] == "nilearn" and _nilearn_mm(cfg) != 1:
+        import tempfile
+
+        mm = _nilearn_mm(cfg)
+        with tempfile.TemporaryDirectory() as tmp:
+            files = coarse_nilearn_template(tmp, mm)
+            coarse = dict(cfg, source="files", files={"space": space_label(cfg), **files})
+            prepare_template(coarse, outputs, record)
+        written = json.loads(Path(record).read_text())
+        written["Source"] = "nilearn"
+        written["Description"] = (
+            f"{_nilearn_source().description}, resampled to {mm} mm (preprocess.template."
+            "nilearn.resolution_mm)"
+        )
+        source = _nilearn_source()
+        written["Sources"] = {
+            name: {"path": str(path), "sha256": sha256_file(path)}
+            for name, path in (("image", source.image), ("wm_probseg", source.wm_probseg))
+        }
+        write_json(record, written)
+        return
     src = resolve_template(cfg)
     image = _load(src.image, "image")
     wm_img = _load(src.wm_probseg, "WM probability map")
