@@ -22,7 +22,8 @@ def _readme_commands(repo: Path) -> list[str]:
 
 def test_readme_opens_with_demo_and_test_commands(repo):
     demo, tests = _readme_commands(repo)[:2]
-    assert demo.endswith("snakemake --cores all")
+    assert "snakemake --cores all && snakemake --report results/report.html" in demo
+    assert demo.startswith("apt-get update") and "plink2 plink1.9" in demo
     assert tests.endswith("pytest")
 
 
