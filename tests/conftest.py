@@ -450,6 +450,17 @@ needs_plink = pytest.mark.skipif(
 )
 
 
+def simulated_demo_genotypes(tmp_path_factory, name: str) -> Path:
+    """A new folder holding the demo genotypes (``demo.*``); skips without PLINK."""
+    from cohortflow.demo.genotypes import simulate_genotypes
+
+    if not (shutil.which("plink1.9") and shutil.which("plink2")):
+        pytest.skip("plink1.9/plink2 not installed")
+    work = tmp_path_factory.mktemp(name)
+    simulate_genotypes(work / "demo")
+    return work
+
+
 # --------------------------------------------------------------------------- HTTP test servers
 class LoopbackServer:
     """A threaded HTTP server on a free 127.0.0.1 port for a request handler class (its FHIR

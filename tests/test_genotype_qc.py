@@ -4,12 +4,10 @@ PLINK-reference oracle on the shared HapMap fileset."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, needs_plink
+from conftest import SHARED_DATA, needs_plink, simulated_demo_genotypes
 
 from cohortflow.errors import ConfigError
 from cohortflow.genotype_qc import decide
@@ -95,12 +93,7 @@ def _run_all(root, inputs, settings=None, steps=STEPS):
 @pytest.fixture(scope="module")
 def demo_qc(tmp_path_factory):
     """The demo genotypes through every step, the clean fileset and the report."""
-    from cohortflow.demo.genotypes import simulate_genotypes
-
-    if not (shutil.which("plink1.9") and shutil.which("plink2")):
-        pytest.skip("plink1.9/plink2 not installed")
-    work = tmp_path_factory.mktemp("genotype_qc")
-    simulate_genotypes(work / "demo")
+    work = simulated_demo_genotypes(tmp_path_factory, "genotype_qc")
     inputs = InputSettings(
         input=str(work / "demo"), phenotype_file=str(work / "demo.pheno.tsv"),
         covariates=("AGE",),

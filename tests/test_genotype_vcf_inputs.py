@@ -10,11 +10,10 @@ deletion without an ID."""
 from __future__ import annotations
 
 import gzip
-import shutil
 
 import pandas as pd
 import pytest
-from conftest import needs_plink
+from conftest import needs_plink, simulated_demo_genotypes
 
 from cohortflow.genotype_qc.inputs import GenotypeInputError, input_files, resolve_inputs
 from cohortflow.genotype_qc.plink import PlinkSession, read_bim
@@ -47,12 +46,7 @@ def _write(path, lines):
 
 @pytest.fixture(scope="module")
 def vcfs(tmp_path_factory):
-    from cohortflow.demo.genotypes import simulate_genotypes
-
-    if not (shutil.which("plink1.9") and shutil.which("plink2")):
-        pytest.skip("plink1.9/plink2 not installed")
-    work = tmp_path_factory.mktemp("vcf_inputs")
-    simulate_genotypes(work / "demo")
+    work = simulated_demo_genotypes(tmp_path_factory, "vcf_inputs")
     session = PlinkSession(2, 1000)
     fam = pd.read_csv(work / "demo.fam", sep="\t", header=None, dtype=str)
     males = set(fam.loc[fam[4] == "1", 1])
