@@ -589,8 +589,9 @@ def read_volume(
     if np.any(slopes != 1) or np.any(intercepts != 0):
         # Slice by slice: the float64 arithmetic of a whole volume would double the peak.
         rescaled = np.empty_like(data, dtype=np.float32)
-        for k in range(data.shape[2]):
-            rescaled[:, :, k] = data[:, :, k] * slopes[k] + intercepts[k]
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below, with a reason
+            for k in range(data.shape[2]):
+                rescaled[:, :, k] = data[:, :, k] * slopes[k] + intercepts[k]
         data = rescaled
     if data.dtype.kind == "f":
         _refuse_non_finite(data, ordered, where)

@@ -142,7 +142,11 @@ def _check_header(
     # A scaling (scl_slope/scl_inter) makes the values float64 when read.
     in_memory = voxels * (8 if scaled else stored.itemsize)
     refuse_above(path, declared, voxels * stored.itemsize, in_memory, "float64", max_image_mb)
-    spatial = [float(z) for z in header["pixdim"][1 : 1 + min(3, len(shape))]]
+    # nibabel "fixes" zero or negative pixdim on load (to 1, or to their absolute value): the
+    # header as written decides whether the voxel sizes are usable.
+    with nib.openers.ImageOpener(path) as handle:
+        written = type(header).from_fileobj(handle, check=False)
+    spatial = [round(float(z), 6) for z in written["pixdim"][1 : 1 + min(3, len(shape))]]
     if not all(math.isfinite(z) and z > 0 for z in spatial):
         raise NiftiError(
             path,
