@@ -85,6 +85,13 @@ def hold_run_lock(workdir: str | Path = ".") -> None:
     _HELD[str(path)] = fd
 
 
+def release_run_lock(workdir: str | Path = ".") -> None:
+    """Give the run lock back before the process ends (tests; a run keeps it to its end)."""
+    fd = _HELD.pop(str((Path(workdir) / RUN_LOCK).resolve()), None)
+    if fd is not None:
+        os.close(fd)
+
+
 def _lock_files(workdir: Path) -> dict[str, list[int]]:
     """Snakemake's lock files: name -> [inode, mtime_ns]."""
     found = {}
