@@ -42,9 +42,12 @@ def nifti_bomb(path: Path, shape=(1024, 1024, 512), dtype=np.int16) -> Path:
     return path
 
 
-def deflated_dicom_bomb(path: Path, rows: int = 16384, columns: int = 16384, frames: int = 2):
+def deflated_dicom_bomb(
+    path: Path, rows: int = 16384, columns: int = 16384, frames: int = 2, pixel_bytes=None
+):
     """A deflated DICOM file (a localizer of its own series) whose dataset inflates to
-    rows x columns x frames x 2 bytes of zeros (1 GiB by default), about 1 MB on disk."""
+    rows x columns x frames x 2 bytes of zeros (1 GiB by default), about 1 MB on disk;
+    ``pixel_bytes`` makes the pixel data longer than the header declares."""
     ds = Dataset()
     ds.update(hostile_header(SeriesDescription="localizer"))
     ds.SOPClassUID = MRImageStorage
@@ -62,7 +65,7 @@ def deflated_dicom_bomb(path: Path, rows: int = 16384, columns: int = 16384, fra
     head = DicomBytesIO()
     head.is_little_endian, head.is_implicit_VR = True, False
     write_dataset(head, ds)
-    n_bytes = rows * columns * frames * 2
+    n_bytes = rows * columns * frames * 2 if pixel_bytes is None else pixel_bytes
     pixel_tag = b"\xe0\x7f\x10\x00OW\x00\x00" + n_bytes.to_bytes(4, "little")
     meta_buffer = DicomBytesIO()
     meta_buffer.is_little_endian, meta_buffer.is_implicit_VR = True, False

@@ -15,6 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import pydicom
 import pytest
 import yaml
 from conftest import REPO
@@ -22,7 +24,8 @@ from hostile_dicom import write_hostile_series
 from hostile_inputs import deflated_dicom_bomb, huge_dicom_series, nifti_bomb
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from cohortflow.ingest import dicom_series
+from cohortflow.errors import DicomError
+from cohortflow.ingest import dicom_series, dicom_volume
 from cohortflow.ingest.budget import INGEST_IMAGE_COPIES, MB, ingest_mem_mb
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -147,3 +150,27 @@ def test_default_limit_fits_the_rules_declared_memory(tmp_path):
     copies = (report["peak_bytes"] - baseline) / in_memory
     print(f"conversion peak: {copies:.1f} image copies (budget {INGEST_IMAGE_COPIES})")
     assert copies <= INGEST_IMAGE_COPIES
+
+
+def test_a_deflated_series_is_converted_like_the_plain_one(tmp_path):
+    files = write_hostile_series(tmp_path / "plain")
+    (tmp_path / "deflated").mkdir()
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(tmp_path / "deflated" / path.name, enforce_file_format=True)
+    plain, deflated = (
+        dicom_volume.read_volume(dicom_series.discover_series(tmp_path / name).series[0])
+        for name in ("plain", "deflated")
+    )
+    assert np.array_equal(plain.data, deflated.data) and np.array_equal(
+        plain.affine, deflated.affine
+    )
+
+
+def test_a_deflated_file_holding_more_than_its_header_declares_is_refused(tmp_path):
+    # 32 x 32 x 16 bits declared (2 kB), 256 MB of pixel data in the stream.
+    bomb = deflated_dicom_bomb(tmp_path / "IM1", rows=32, columns=32, frames=1,
+                               pixel_bytes=256 * MB)  # fmt: skip
+    with pytest.raises(DicomError, match=r"inflates to more than the 2\.0 kB of pixel data"):
+        dicom_volume._read_dataset(bomb, 32 * 32 * 2)

@@ -39,7 +39,9 @@ def ingest_mem_mb(max_image_mb: float) -> int:
 
 
 def image_mb(n_bytes: float) -> str:
-    """A size in MB as messages write it."""
+    """A size as messages write it: MB, or kB below 0.1 MB."""
+    if n_bytes < MB / 10:
+        return f"{n_bytes / 1000:,.1f} kB"
     return f"{n_bytes / MB:,.1f} MB"
 
 
