@@ -410,7 +410,7 @@ def dataset_from_inflated(
         buffer, is_implicit_VR=False, is_little_endian=True, stop_when=stop
     )
     if not complete and not (stop_before_pixels and reached):
-        raise ValueError(f"deflated data inflates to more than {len(data) / MB:,.0f} MB")
+        raise ValueError(f"no pixel data in the first {len(data) / MB:,.0f} MB of deflated data")
     ds = pydicom.dataset.FileDataset(
         str(path),
         dataset,

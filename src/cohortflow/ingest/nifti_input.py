@@ -53,9 +53,13 @@ WITHOUT_ORIENTATION = ("error", "assume_ras")
 _REAL_KINDS = ("u", "i", "f")
 
 
-def load_nifti_3d(path: Path, **checks: object) -> nib.Nifti1Image:
-    """The image of :func:`read_nifti_3d` (``checks``: its keyword arguments)."""
-    return read_nifti_3d(path, **checks)[0]  # type: ignore[arg-type]
+def load_nifti_3d(
+    path: Path, *, max_image_mb: float | None = None, without_orientation: str = "error"
+) -> nib.Nifti1Image:
+    """The image of :func:`read_nifti_3d`, without its notes."""
+    return read_nifti_3d(path, max_image_mb=max_image_mb, without_orientation=without_orientation)[
+        0
+    ]
 
 
 def read_nifti_3d(
