@@ -8,6 +8,7 @@ them in a child process under an address-space limit, and its peak memory is mea
 
 from __future__ import annotations
 
+import gzip
 import json
 import resource
 import subprocess
@@ -24,9 +25,10 @@ from hostile_dicom import write_hostile_series
 from hostile_inputs import deflated_dicom_bomb, huge_dicom_series, nifti_bomb
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from cohortflow.errors import DicomError
+from cohortflow.errors import DicomError, NiftiError
 from cohortflow.ingest import dicom_series, dicom_volume
 from cohortflow.ingest.budget import INGEST_IMAGE_COPIES, MB, ingest_mem_mb
+from cohortflow.ingest.nifti_input import read_nifti_3d
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 #: Ceiling of the child's address space: well below what any bomb would allocate when read.
@@ -174,3 +176,14 @@ def test_a_deflated_file_holding_more_than_its_header_declares_is_refused(tmp_pa
                                pixel_bytes=256 * MB)  # fmt: skip
     with pytest.raises(DicomError, match=r"inflates to more than the 2\.0 kB of pixel data"):
         dicom_volume._read_dataset(bomb, 32 * 32 * 2)
+
+
+def test_a_nifti_header_with_gigabyte_extensions_is_refused_unread(tmp_path):
+    """vox_offset at 1 GB: nibabel would read every extension byte before the image."""
+    path = nifti_bomb(tmp_path / "ext.nii.gz", shape=(4, 4, 4))
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[108:112] = np.array([1e9], "<f4").tobytes()
+    raw[348:352] = b"\x01\0\0\0"  # "extensions follow"
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(NiftiError, match="vox_offset"):
+        read_nifti_3d(path, max_image_mb=500)

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 
 from cohortflow.errors import ConfigError, InputError, NiftiError
-from cohortflow.ingest.budget import refuse_above
+from cohortflow.ingest.budget import MAX_HEADER_BYTES, refuse_above
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 #: BIDS sidecar keys carried into our sidecar: acquisition parameters only, no free text.
@@ -82,6 +82,7 @@ def read_nifti_3d(
             f"ingest.nifti_without_orientation: {without_orientation!r} is not one of "
             f"{list(WITHOUT_ORIENTATION)}"
         )
+    _check_header_length(path)
     try:
         img = nib.load(path)
     except (
@@ -122,6 +123,31 @@ def read_nifti_3d(
     fresh.set_sform(affine, code=1)
     fresh.header.set_xyzt_units("mm")
     return nib.as_closest_canonical(fresh), notes
+
+
+def _check_header_length(path: Path) -> None:
+    """Refuse a header whose extensions reach beyond :data:`MAX_HEADER_BYTES` (nibabel reads
+    every extension, up to the image data, into memory when it opens the file)."""
+    try:
+        with nib.openers.ImageOpener(path) as handle:
+            raw = handle.read(540)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error):
+        return  # reported by the loader, with its reason
+    for order in ("<", ">"):
+        size = int(np.frombuffer(raw[:4], dtype=f"{order}i4")[0]) if len(raw) >= 4 else 0
+        if size == 348 and len(raw) >= 112:
+            offset = float(np.frombuffer(raw[108:112], dtype=f"{order}f4")[0])
+        elif size == 540 and len(raw) >= 176:
+            offset = float(np.frombuffer(raw[168:176], dtype=f"{order}i8")[0])
+        else:
+            continue
+        if not math.isfinite(offset) or offset > MAX_HEADER_BYTES:
+            raise NiftiError(
+                path,
+                f"the header puts the image data at byte {offset:,.0f} (vox_offset): header "
+                f"extensions above {MAX_HEADER_BYTES / 1e6:.0f} MB are refused unread",
+            )
+        return
 
 
 def _check_header(
