@@ -52,15 +52,16 @@ def refuse_above(
     memory_bytes: float,
     working: str,
     max_image_mb: float | None,
+    error: type[InputError] = InputError,
 ) -> None:
     """InputError when an image's size in memory (``memory_bytes``, as ``working``, e.g.
     "float32") exceeds the limit; ``declared`` says what the header declares (e.g. "Rows 512 x
     Columns 512 x 1 frame(s) x 16 bits in each of 300 files"), ``stored_bytes`` its size as
-    stored. ``max_image_mb`` None means no limit."""
+    stored. ``max_image_mb`` None means no limit; ``error`` is the class raised."""
     if max_image_mb is None or memory_bytes <= max_image_mb * MB:
         return
     in_memory = "" if memory_bytes == stored_bytes else f", {image_mb(memory_bytes)} as {working}"
-    raise InputError(
+    raise error(
         path,
         f"the header declares an image of {declared} = {image_mb(stored_bytes)}{in_memory}, "
         f"above the limit ingest.max_image_mb = {max_image_mb:g} MB; refused before reading "

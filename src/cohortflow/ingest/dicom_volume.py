@@ -463,11 +463,10 @@ def check_series_headers(series: DicomSeries, max_image_mb: float | None) -> lis
         # total (files may differ), so that nothing is read of a series that is too large.
         if n_files > 1:
             each = f"{declared} in each of {n_files} files"
-            refuse_above(
-                path, each, n_bytes * n_files, n_bytes * n_files * widen, "float32", max_image_mb
-            )
+            memory = n_bytes * n_files * widen
+            refuse_above(path, each, n_bytes * n_files, memory, "float32", max_image_mb, DicomError)
         so_far = f"{len(headers) + 1} files up to this one of {declared}" if headers else declared
-        refuse_above(path, so_far, total, total * widen, "float32", max_image_mb)
+        refuse_above(path, so_far, total, total * widen, "float32", max_image_mb, DicomError)
         headers.append(header)
     _check_same_encoding(series.files, headers)
     _check_unique_instances(series.files, headers)

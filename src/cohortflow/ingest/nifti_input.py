@@ -171,7 +171,9 @@ def _check_header(
     declared = " x ".join(str(n) for n in shape) + f" voxels of {stored}"
     # A scaling (scl_slope/scl_inter) makes the values float64 when read.
     in_memory = voxels * (8 if scaled else stored.itemsize)
-    refuse_above(path, declared, voxels * stored.itemsize, in_memory, "float64", max_image_mb)
+    refuse_above(
+        path, declared, voxels * stored.itemsize, in_memory, "float64", max_image_mb, NiftiError
+    )
     # nibabel "fixes" zero or negative pixdim on load (to 1, or to their absolute value): the
     # header as written decides whether the voxel sizes are usable.
     with nib.openers.ImageOpener(path) as handle:
