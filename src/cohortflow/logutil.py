@@ -37,6 +37,9 @@ ENVIRONMENT_ERRNOS = {
     errno.EROFS: "the file system is read-only",
     errno.EACCES: "permission denied: give this user access, or run where it may write",
     errno.EPERM: "operation not permitted: give this user access",
+    errno.EIO: "input/output error: the disk or network file system failed; check it, rerun",
+    errno.ESTALE: "stale network file handle: the file system was remounted; rerun",
+    errno.ENOMEM: "out of memory: rerun with more memory (mem_mb)",
 }
 
 
