@@ -57,9 +57,10 @@ def load_nifti_3d(
     path: Path, *, max_image_mb: float | None = None, without_orientation: str = "error"
 ) -> nib.Nifti1Image:
     """The image of :func:`read_nifti_3d`, without its notes."""
-    return read_nifti_3d(path, max_image_mb=max_image_mb, without_orientation=without_orientation)[
-        0
-    ]
+    image, _ = read_nifti_3d(
+        path, max_image_mb=max_image_mb, without_orientation=without_orientation
+    )
+    return image
 
 
 def read_nifti_3d(
@@ -112,7 +113,8 @@ def read_nifti_3d(
     if min(data.shape) < 2:
         raise NiftiError(path, f"image shape {tuple(data.shape)} is not a 3D volume")
     affine = img.affine
-    if notes:  # no orientation in the header, and the config asks to assume RAS
+    assumed_ras = bool(notes)  # no orientation in the header, and the config asks for RAS
+    if assumed_ras:
         affine = np.diag([*(float(z) for z in img.header.get_zooms()[:3]), 1.0])
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-6:
         raise NiftiError(path, "voxel-to-world affine is missing or singular")
