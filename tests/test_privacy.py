@@ -179,6 +179,12 @@ def test_demo_key_only_for_the_demos_own_files(tmp_path, monkeypatch) -> None:
     source = "resources/demo/mri/demo01/raw/dicom"
     verify_demo_source(Path(source))  # the demo's own files pass
     check_demo_rows([(1, source, "demo01")], tmp_path)
+    (raw / ".snakemake_timestamp").write_bytes(b"")  # Snakemake's marker of a folder output
+    verify_demo_source(Path(source))
+    (raw / ".snakemake_timestamp").write_bytes(b"not empty")
+    with pytest.raises(ConfigError, match="snakemake_timestamp is not a demo file"):
+        verify_demo_source(Path(source))
+    (raw / ".snakemake_timestamp").unlink()
 
     first = sorted((raw / "dicom").iterdir())[0]
     first.write_bytes(first.read_bytes() + b"\0")  # real files copied over a demo file

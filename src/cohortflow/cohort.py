@@ -162,4 +162,27 @@ class Cohort:
         row = self.row(subject, session)
         if row.demo_subject:
             return [f"resources/demo/mri/{row.demo_subject}/raw"]
-        return [row.source] if Path(row.source).exists() else []
+        return [row.source] if _trackable(row.source) and Path(row.source).exists() else []
+
+    def defaced_input(self, subject: str, session: str) -> list[str]:
+        """Another tool's defaced image, as an input Snakemake tracks (when it can)."""
+        path = self.row(subject, session).defaced
+        return [path] if path and _trackable(path) and Path(path).exists() else []
+
+    def untracked_sources(self) -> list[str]:
+        """Warnings for rows whose paths Snakemake cannot track (see :func:`_trackable`)."""
+        return [
+            f"sample sheet row {row.number}: its {column} path contains '{{' or '}}', which "
+            "Snakemake reads as a wildcard; it is read as it is, but not tracked as an input "
+            "(after changing its files, rerun that subject with --forcerun ingest)"
+            for row in self.rows
+            for column, path in (("source", row.source), ("defaced", row.defaced))
+            if path and not _trackable(path)
+        ]
+
+
+def _trackable(path: str) -> bool:
+    """Whether Snakemake can take ``path`` as an input file: braces are wildcards to it, even
+    in what an input function returns (and escaping them is not honoured there), and one such
+    path would stop the whole DAG. The job itself reads the path from its params."""
+    return "{" not in path and "}" not in path

@@ -81,15 +81,30 @@ def _snakemake_validate(data: Any, schema_path: Path | str) -> None:
 def read_sample_sheet(path: Path | str, schema_path: Path | str) -> pd.DataFrame:
     """Read the TSV sheet with explicit string dtypes, validate each row, fill defaults."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"sample sheet {path}: a folder, not a TSV file (config key 'samples')")
     if not path.is_file():
         raise ConfigError(f"sample sheet {path}: file not found (config key 'samples')")
     schema = load_schema(schema_path)
     try:
+        if path.stat().st_size == 0:
+            raise ConfigError(
+                f"sample sheet {path}: the file is empty (0 bytes); it needs a header line "
+                "(subject, session, source, ...) and one row per subject"
+            )
         sheet = pd.read_csv(
             path, sep="\t", dtype=str, keep_default_na=False, comment=None, skip_blank_lines=True
         )
+    except pd.errors.EmptyDataError:
+        raise ConfigError(
+            f"sample sheet {path}: no header line (the file holds only blank lines)"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ConfigError(f"sample sheet {path}: not a readable TSV file ({exc})") from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"sample sheet {path}: cannot be read ({exc.strerror or exc}; config key 'samples')"
+        ) from None
     sheet.columns = [c.strip() for c in sheet.columns]
     problems = []
     known = set(schema["properties"])

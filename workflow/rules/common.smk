@@ -40,7 +40,7 @@ from cohortflow.preprocess.templates import (
     space_label,
     template_voxel_mm,
 )
-from cohortflow.runlock import take_over_stale_lock
+from cohortflow.runlock import record_lock_owner, take_over_stale_lock
 from cohortflow.runrecord import workflow_commit
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
@@ -49,7 +49,8 @@ SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 # installs the cohortflow package from this checkout; env creation inherits this variable.
 os.environ.update(COHORTFLOW_SOURCE=str(Path(workflow.basedir).resolve()))
 
-# A run killed outright left its lock: rerunning the same command resumes (cohortflow.runlock).
+# One run per folder; a run killed outright left its lock: rerunning the same command
+# resumes (cohortflow.runlock).
 if workflow.is_main_process and not workflow.dryrun:
     _note = take_over_stale_lock()
     if _note:
@@ -85,6 +86,8 @@ if needs_pseudonym_key(config):
     # results/ written under another key: stop before any job (cohortflow.privacy.pseudonym).
     check_key_record("results", KEY_FINGERPRINT)
 COHORT = Cohort(SHEET, KEY)
+for _warning in COHORT.untracked_sources():
+    logger.warning(_warning)
 ROLE = config["ingest"]["target_role"]
 if workflow.is_main_process:
     logger.info(describe_inputs(config, len(COHORT.rows)))
@@ -402,8 +405,7 @@ def deface_qa_path(suffix, ext, desc=None, datatype="anat", **ids):
 
 
 def get_external_defaced(wildcards):
-    row = COHORT.row(wildcards.subject, wildcards.session)
-    return [row.defaced] if Path(row.defaced).exists() else []
+    return COHORT.defaced_input(wildcards.subject, wildcards.session)
 
 
 def get_external_defaced_path(wildcards):
@@ -584,6 +586,8 @@ def get_fhir_outputs():
 
 
 onstart:
+    # Snakemake holds its locks now: the owner record names them (cohortflow.runlock).
+    record_lock_owner()
     # The key's fingerprint (never the key) is kept with the results it pseudonymises.
     if KEY is not None:
         write_key_record("results", KEY_FINGERPRINT, demo=KEY.is_demo)

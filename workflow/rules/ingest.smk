@@ -1,4 +1,9 @@
 # Ingest: DICOM folder / NIfTI / BIDS -> de-identified NIfTI + JSON sidecar, per subject.
+from cohortflow.ingest.budget import ingest_mem_mb
+
+# Images are refused above ingest.max_image_mb before any pixel is read; the job's memory
+# follows that limit (cohortflow.ingest.budget).
+INGEST_MEM_MB = ingest_mem_mb(config["ingest"]["max_image_mb"])
 
 
 rule ingest:
@@ -13,7 +18,7 @@ rule ingest:
         "../../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=attempt_scaled(3000),
+        mem_mb=attempt_scaled(INGEST_MEM_MB),
         runtime=15,
     params:
         source=get_source_path,

@@ -60,6 +60,7 @@ but a rule recomputed without it would also flag an ordinary sample or two.
 
 from __future__ import annotations
 
+import glob
 import io
 import os
 import tempfile
@@ -812,6 +813,9 @@ def _tsv_bytes(table: pd.DataFrame, *, header: bool = True) -> bytes:
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and rename it, so that a reader (or a
     Snakemake rule interrupted mid-write) never sees a half-written file."""
+    # A run killed outright (SIGKILL) cannot clean up: its leftovers go before a new write.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:

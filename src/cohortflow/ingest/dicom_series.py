@@ -16,19 +16,22 @@ from __future__ import annotations
 import logging
 import math
 import re
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
 from pydicom.multival import MultiValue
-from pydicom.uid import MediaStorageDirectoryStorage
+from pydicom.uid import DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
 from cohortflow.errors import ConfigError, DicomError, SeriesSelectionError
+from cohortflow.ingest.budget import MAX_HEADER_BYTES, MB
 from cohortflow.privacy.descriptors import is_vocabulary_text, rebuild_description
 from cohortflow.privacy.phi import identifying_attributes
 from cohortflow.privacy.profile import attribute_name
@@ -325,6 +328,101 @@ class Discovery:
     indexes: list[Path] = field(default_factory=list)  # DICOMDIR files (media index, no images)
 
 
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00009, 0x7FE00008})  # (Float/Double) Pixel Data
+# File meta elements whose length has 4 bytes (after 2 reserved bytes); others have 2.
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT"}
+
+
+def _meta_end(handle: BinaryIO) -> tuple[int, str]:
+    """Offset where a Part 10 file's dataset starts (after the file meta group, always explicit
+    VR little endian) and the transfer syntax it names."""
+    handle.seek(_PREAMBLE_BYTES + len(_MAGIC))
+    syntax = ""
+    while True:
+        start = handle.tell()
+        head = handle.read(8)
+        if len(head) < 8 or int.from_bytes(head[:2], "little") != 0x0002:
+            return start, syntax
+        element, vr = int.from_bytes(head[2:4], "little"), head[4:6]
+        if vr in _LONG_VRS:
+            length = int.from_bytes(handle.read(4), "little")
+        else:
+            length = int.from_bytes(head[6:8], "little")
+        value = handle.read(length)
+        if element == 0x0010:
+            syntax = value.decode("ascii", "replace").strip("\0 ")
+
+
+def inflate(path: Path, limit: int) -> tuple[bytes, bool]:
+    """The dataset of a deflated DICOM file, inflated up to ``limit`` bytes, and whether that
+    is all of it. pydicom inflates a deflated file whole, whatever it is asked to read (a 1 MB
+    file can hold a gigabyte of zeros); this reads what is needed and stops."""
+    with path.open("rb") as handle:
+        handle.seek(_meta_end(handle)[0])
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = bytearray()
+        while len(out) < limit and not inflater.eof:
+            chunk = inflater.unconsumed_tail or handle.read(1 << 16)
+            if not chunk:
+                break
+            try:
+                out += inflater.decompress(chunk, limit - len(out))
+            except zlib.error as exc:
+                raise ValueError(f"deflated data cannot be inflated ({exc})") from None
+        complete = inflater.eof or (not inflater.unconsumed_tail and not handle.read(1))
+        return bytes(out), complete
+
+
+def is_deflated(path: Path) -> bool:
+    with path.open("rb") as handle:
+        if handle.read(_PREAMBLE_BYTES + len(_MAGIC))[_PREAMBLE_BYTES:] != _MAGIC:
+            return False
+        return _meta_end(handle)[1] == DeflatedExplicitVRLittleEndian
+
+
+def read_header(path: Path, *, force: bool = False) -> Dataset:
+    """A DICOM file's header, up to the pixel data, which is never read or decoded.
+
+    A deflated file (Deflated Explicit VR Little Endian compresses the whole dataset) is
+    inflated only as far as the header goes, at most :data:`MAX_HEADER_BYTES`; a header
+    longer than that is refused (ValueError).
+    """
+    if not is_deflated(path):
+        return pydicom.dcmread(path, stop_before_pixels=True, force=force)
+    data, complete = inflate(path, MAX_HEADER_BYTES)
+    return dataset_from_inflated(path, data, complete, stop_before_pixels=True)
+
+
+def dataset_from_inflated(
+    path: Path, data: bytes, complete: bool, *, stop_before_pixels: bool = False
+) -> Dataset:
+    """Parse inflated dataset bytes; the file's own meta (deflated syntax) is kept."""
+    reached = []
+
+    def stop(tag: Any, vr: Any, length: int) -> bool:
+        if tag in _PIXEL_TAGS:
+            reached.append(tag)
+            return stop_before_pixels
+        return False
+
+    buffer = DicomBytesIO(data)
+    dataset = pydicom.filereader.read_dataset(
+        buffer, is_implicit_VR=False, is_little_endian=True, stop_when=stop
+    )
+    if not complete and not (stop_before_pixels and reached):
+        raise ValueError(f"no pixel data in the first {len(data) / MB:,.0f} MB of deflated data")
+    ds = pydicom.dataset.FileDataset(
+        str(path),
+        dataset,
+        preamble=b"\0" * _PREAMBLE_BYTES,
+        file_meta=pydicom.filereader.read_file_meta_info(path),
+        is_implicit_VR=False,
+        is_little_endian=True,
+    )
+    ds.set_original_encoding(False, True, dataset._character_set)
+    return ds
+
+
 def _probe(path: Path) -> tuple[str, Dataset | str | None]:
     """Classify one file: ("dicom", header) / ("index", None) / ("non_dicom", None) /
     ("unreadable", reason)."""
@@ -341,7 +439,7 @@ def _probe(path: Path) -> tuple[str, Dataset | str | None]:
     if not has_magic and not start.startswith(_RAW_DICOM_START):
         return "non_dicom", None
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, force=not has_magic)
+        header = read_header(path, force=not has_magic)
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
         if not has_magic:
             return "non_dicom", None

@@ -20,6 +20,7 @@ gantry tilt, missing slices or uneven spacing), unless the caller asks for resam
 from __future__ import annotations
 
 import math
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from os.path import commonpath
@@ -35,6 +36,8 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from scipy import ndimage
 
 from cohortflow.errors import ConfigError, DicomError, GeometryError
+from cohortflow.ingest import dicom_series
+from cohortflow.ingest.budget import MAX_HEADER_BYTES, image_mb, refuse_above
 from cohortflow.ingest.dicom_series import DicomSeries
 
 IRREGULAR = ("error", "resample")
@@ -99,13 +102,32 @@ def _numbers(value: Any, count: int, what: str, path: Path) -> np.ndarray:
     return numbers
 
 
-def _read_dataset(path: Path) -> Dataset:
+def _read_dataset(path: Path, pixel_bytes: int = 0) -> Dataset:
     """Full dataset (pixels included). Part 10 files are read normally; files without the
     preamble (older exports, accepted by discovery) are read with ``force`` and get the
-    transfer syntax pydicom detected, which pixel decoding needs."""
+    transfer syntax pydicom detected, which pixel decoding needs. A deflated file is inflated
+    to at most its header's declared ``pixel_bytes`` plus a header's worth, never further."""
     try:
-        ds = pydicom.dcmread(path, force=True)
-    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        if dicom_series.is_deflated(path):
+            data, complete = dicom_series.inflate(path, pixel_bytes + MAX_HEADER_BYTES)
+            if not complete:
+                raise DicomError(
+                    path,
+                    f"deflated file inflates to more than the {image_mb(pixel_bytes)} of pixel "
+                    f"data its header declares (stopped at {image_mb(len(data))})",
+                )
+            ds = dicom_series.dataset_from_inflated(path, data, complete)
+        else:
+            ds = pydicom.dcmread(path, force=True)
+    except (
+        InvalidDicomError,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        TypeError,
+        zlib.error,
+    ) as exc:
         raise DicomError(path, f"cannot read DICOM file ({type(exc).__name__}: {exc})") from None
     if "TransferSyntaxUID" not in ds.file_meta:
         implicit, _ = ds.original_encoding
@@ -398,11 +420,119 @@ def frame_planes(ds: Dataset, path: Path) -> list[_Slice]:
     return _classic_slices(ds, path)
 
 
-def _read_slices(series: DicomSeries) -> list[_Slice]:
-    """Every 2D image of the series with its plane, whatever mix of classic and enhanced files."""
-    slices: list[_Slice] = []
+#: Attributes that say how stored values become numbers: every file of a series must agree
+#: (one slice with signed values among unsigned ones decodes into a bright slice).
+PIXEL_ENCODING = ("PixelRepresentation", "BitsAllocated", "BitsStored", "PhotometricInterpretation")
+
+
+def _declared_pixel_bytes(header: Dataset, path: Path) -> tuple[int, str]:
+    """Bytes of decoded pixel data one file's header declares, and how (for messages)."""
+    try:
+        rows, columns = int(header.Rows), int(header.Columns)
+        frames = int(header.get("NumberOfFrames", 1) or 1)
+        bits = int(header.BitsAllocated)
+        samples = int(header.get("SamplesPerPixel", 1) or 1)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise DicomError(path, f"malformed image header ({type(exc).__name__}: {exc})") from None
+    if min(rows, columns, frames, bits, samples) < 1:
+        raise DicomError(
+            path, f"Rows {rows}, Columns {columns}, {frames} frame(s), {bits} bits: not an image"
+        )
+    declared = f"Rows {rows} x Columns {columns} x {frames} frame(s) x {bits} bits"
+    if samples != 1:
+        declared += f" x {samples} samples"
+    return math.ceil(rows * columns * frames * samples * bits / 8), declared
+
+
+def check_series_headers(series: DicomSeries, max_image_mb: float | None) -> list[Dataset]:
+    """Every file's header (pixel data not read), after checking what they declare together
+    against ``max_image_mb`` and that they agree on how pixels are encoded."""
+    headers, total = [], 0
     for path in series.files:
-        ds = _read_dataset(path)
+        try:
+            header = dicom_series.read_header(path, force=True)
+        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+            reason = f"cannot read DICOM header ({type(exc).__name__}: {exc})"
+            raise DicomError(path, reason) from None
+        n_bytes, declared = _declared_pixel_bytes(header, path)
+        # Values become float32 (rescaling; float64 pixel data stays 8 bytes).
+        widen = max(4, int(header.BitsAllocated) // 8) / (int(header.BitsAllocated) / 8)
+        total += n_bytes
+        n_files = len(series.files)
+        # Checked for the whole series up front (this file x files), then with the running
+        # total (files may differ), so that nothing is read of a series that is too large.
+        if n_files > 1:
+            each = f"{declared} in each of {n_files} files"
+            memory = n_bytes * n_files * widen
+            refuse_above(path, each, n_bytes * n_files, memory, "float32", max_image_mb, DicomError)
+        so_far = f"{len(headers) + 1} files up to this one of {declared}" if headers else declared
+        refuse_above(path, so_far, total, total * widen, "float32", max_image_mb, DicomError)
+        headers.append(header)
+    _check_same_encoding(series.files, headers)
+    _check_unique_instances(series.files, headers)
+    return headers
+
+
+def _check_same_encoding(files: list[Path], headers: list[Dataset]) -> None:
+    for keyword in PIXEL_ENCODING:
+        values = [str(header.get(keyword, "")).strip() for header in headers]
+        counts = Counter(values)
+        if len(counts) > 1:
+            common = counts.most_common(1)[0][0]
+            odd = [f.name for f, v in zip(files, values, strict=True) if v != common]
+            shown = ", ".join(odd[:3]) + (f" and {len(odd) - 3} more" if len(odd) > 3 else "")
+            listing = ", ".join(f"{n} file(s) with {v or 'none'}" for v, n in counts.items())
+            raise DicomError(
+                _common_folder(files),
+                f"the files of one series disagree on {keyword} ({listing}; e.g. {shown}): "
+                "their stored values cannot be decoded alike, refused rather than converted "
+                "into a volume with wrong slices",
+            )
+
+
+def _check_unique_instances(files: list[Path], headers: list[Dataset]) -> None:
+    """One SOP Instance UID, one image: a repeated UID at another position is two images
+    claiming one identity (the export would repeat the UID); at the same position, a copy."""
+    seen: dict[str, tuple[Path, Any]] = {}
+    for path, header in zip(files, headers, strict=True):
+        uid = str(header.get("SOPInstanceUID", "") or "").strip()
+        if not uid:
+            continue
+        try:
+            where = tuple(float(v) for v in header.get("ImagePositionPatient") or ())
+        except (TypeError, ValueError):
+            where = ()
+        if uid in seen:
+            other, other_where = seen[uid]
+            same = len(where) == len(other_where) and np.allclose(where, other_where, atol=1e-3)
+            if not same:
+                raise DicomError(
+                    _common_folder([other, path]),
+                    f"{other.name} and {path.name} share one SOP Instance UID but lie at "
+                    "different positions: two images with one identity (a faulty export or an "
+                    "edited copy); a series must give each image its own UID",
+                )
+            raise DicomError(
+                _common_folder([other, path]),
+                f"{other.name} and {path.name} are the same image twice (same SOP Instance "
+                "UID, same position): remove the copy",
+            )
+        seen[uid] = (path, where)
+
+
+def _common_folder(files: list[Path]) -> Path:
+    return Path(commonpath([str(f.parent) for f in files]))
+
+
+def _read_slices(series: DicomSeries, max_image_mb: float | None = None) -> list[_Slice]:
+    """Every 2D image of the series with its plane, whatever mix of classic and enhanced files.
+
+    Headers first: the declared size against ``max_image_mb``, the pixel encoding and the
+    instance UIDs are checked before any pixel data is read or decoded."""
+    headers = check_series_headers(series, max_image_mb)
+    slices: list[_Slice] = []
+    for path, header in zip(series.files, headers, strict=True):
+        ds = _read_dataset(path, _declared_pixel_bytes(header, path)[0])
         try:
             slices.extend(frame_planes(ds, path))
         except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
@@ -420,6 +550,7 @@ def read_volume(
     irregular: str = "error",
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     canonical: bool = True,
+    max_image_mb: float | None = None,
 ) -> Volume:
     """Read a series' pixels and geometry into one 3D :class:`Volume`.
 
@@ -429,12 +560,14 @@ def read_volume(
     interpolated along the normal onto a regular grid spanning first to last slice with the
     median step). Either adds a note and makes the data float32. ``tolerance_mm`` is how far
     any slice may lie from where the affine puts it. ``canonical`` reorders the axes to the
-    closest RAS+ (exact flips/permutations).
+    closest RAS+ (exact flips/permutations). ``max_image_mb`` limits what the headers may
+    declare (checked before any pixel data is read); values that are not finite after
+    rescaling are refused.
     """
     if irregular not in IRREGULAR:
         raise ConfigError(f"ingest.irregular_slices: {irregular!r} is not one of {list(IRREGULAR)}")
     where = _series_path(series)
-    slices = _read_slices(series)
+    slices = _read_slices(series, max_image_mb)
     if len(slices) < 2:
         raise GeometryError(where, f"only {len(slices)} image(s): not a 3D volume")
     _check_same_plane_geometry(slices, where)
@@ -453,7 +586,14 @@ def read_volume(
     slopes = np.array([s.slope for s in ordered])
     intercepts = np.array([s.intercept for s in ordered])
     if np.any(slopes != 1) or np.any(intercepts != 0):
-        data = (data * slopes + intercepts).astype(np.float32)
+        # Slice by slice: the float64 arithmetic of a whole volume would double the peak.
+        rescaled = np.empty_like(data, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below, with a reason
+            for k in range(data.shape[2]):
+                rescaled[:, :, k] = data[:, :, k] * slopes[k] + intercepts[k]
+        data = rescaled
+    if data.dtype.kind == "f":
+        _refuse_non_finite(data, ordered, where)
 
     # In-plane displacement of each slice from the line through the first along the normal.
     offsets = (positions - positions[0]) - np.outer(along, normal)
@@ -498,6 +638,23 @@ def read_volume(
     return Volume(data=data, affine=affine, slice_spacing=slice_spacing, notes=notes)
 
 
+def _refuse_non_finite(data: np.ndarray, ordered: list[_Slice], where: Path) -> None:
+    """NaN or infinite voxels (float pixel data, or a rescale beyond float32) are refused,
+    naming the first slices that hold them: no later step can tell them from tissue."""
+    finite = np.isfinite(data)
+    if finite.all():
+        return
+    bad = np.flatnonzero(~finite.all(axis=(0, 1)))
+    labels = ", ".join(ordered[k].label for k in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    raise DicomError(
+        where,
+        f"{int((~finite).sum())} voxel(s) are NaN or infinite after rescaling "
+        f"(RescaleSlope x stored value + RescaleIntercept, as float32), in {labels}{more}: "
+        "a damaged RescaleSlope/Intercept or float pixel data",
+    )
+
+
 def volume_to_nifti(volume: Volume) -> nib.Nifti1Image:
     """NIfTI-1 image of a volume: qform and sform both the affine (code 1, scanner), units mm.
 
@@ -522,7 +679,7 @@ def files_in_slice_order(series: DicomSeries) -> list[Path]:
         return sorted(series.files)
     keyed = []
     for path in series.files:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = dicom_series.read_header(path, force=True)
         orientation = np.array([float(v) for v in ds.ImageOrientationPatient])
         normal = np.cross(orientation[:3], orientation[3:])
         position = np.array([float(v) for v in ds.ImagePositionPatient])

@@ -26,8 +26,8 @@ from cohortflow.ingest.nifti_input import (
     find_bids_image,
     is_bids_dataset,
     is_nifti_path,
-    load_nifti_3d,
     nifti_header_text,
+    read_nifti_3d,
 )
 from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
 from cohortflow.privacy.demo_source import verify_demo_source
@@ -43,6 +43,9 @@ class IngestSettings:
     irregular_slices: str = "error"
     role_rules: dict[str, Any] = field(default_factory=dict)
     clean_descriptors: bool = False
+    # None: no limit (package use); the workflow passes the schema's default or the config's.
+    max_image_mb: float | None = None
+    nifti_without_orientation: str = "error"
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> IngestSettings:
@@ -52,6 +55,8 @@ class IngestSettings:
             irregular_slices=section["irregular_slices"],
             role_rules=dict(section.get("role_rules", {})),
             clean_descriptors=bool(section.get("clean_descriptors", False)),
+            max_image_mb=section["max_image_mb"],
+            nifti_without_orientation=section["nifti_without_orientation"],
         )
 
 
@@ -95,24 +100,41 @@ def ingest_subject(
     source = Path(source)
     if key.is_demo:  # the public key: only for the demo's own files, never through a link
         verify_demo_source(source)
+    checks = {
+        "max_image_mb": settings.max_image_mb,
+        "without_orientation": settings.nifti_without_orientation,
+    }
     try:
         kind = source_kind(source)
         log.info("%s: ingesting a %s source", who, kind.upper())
         if kind == "dicom":
             image, sidecar, phi = _from_dicom(source, key, settings, log)
         elif kind == "nifti":
-            image = load_nifti_3d(source)
-            sidecar = _nifti_sidecar(source, image, {})
+            image, notes = read_nifti_3d(source, **checks)
+            sidecar = _nifti_sidecar(source, image, {}, notes)
             phi = dict.fromkeys(nifti_header_text(source), "the NIfTI header's text fields")
         else:
             if subject_id is None:
                 raise InputError(source, "a BIDS source needs the sheet's subject ID")
             path, fields = find_bids_image(source, subject_id, session, settings.target_role)
-            image = load_nifti_3d(path)
-            sidecar = _nifti_sidecar(path, image, fields)
+            image, notes = read_nifti_3d(path, **checks)
+            sidecar = _nifti_sidecar(path, image, fields, notes)
             phi = dict.fromkeys(nifti_header_text(path), "the NIfTI header's text fields")
     except InputError as exc:
         raise _relative_to_source(exc, source, sheet_row).with_subject(who) from None
+    except PermissionError as exc:
+        raise _relative_to_source(
+            InputError(exc.filename, "permission denied: this job may not read it"),
+            source,
+            sheet_row,
+        ).with_subject(who) from None
+    except MemoryError:
+        raise InputError(
+            f"<source of sample sheet row {sheet_row}>",
+            "ran out of memory while reading the source: more than the job's memory "
+            "(mem_mb) although the headers declared a size within ingest.max_image_mb",
+            subject=who,
+        ) from None
     sidecar.update(
         {
             "Subject": subject,
@@ -123,8 +145,9 @@ def ingest_subject(
                 {"Name": "cohortflow", "Version": __version__, "Description": "ingest"}
             ],
             "Software": _software_versions(),
+            # The array's own buffer: a bytes copy would add an image's worth to the peak.
             "ImageDataSHA256": hashlib.sha256(
-                np.ascontiguousarray(np.asanyarray(image.dataobj)).tobytes()
+                np.ascontiguousarray(np.asanyarray(image.dataobj)).data
             ).hexdigest(),
         }
     )
@@ -147,7 +170,9 @@ def _from_dicom(
         discovery, settings.target_role, rules, on_multiple=settings.on_multiple
     )
     dicom_series.refuse_mixed_identity(series)
-    volume = dicom_volume.read_volume(series, irregular=settings.irregular_slices)
+    volume = dicom_volume.read_volume(
+        series, irregular=settings.irregular_slices, max_image_mb=settings.max_image_mb
+    )
     for note in volume.notes:
         log.warning("%s", note.replace(str(folder), "<source>"))
     image = dicom_volume.volume_to_nifti(volume)
@@ -221,7 +246,9 @@ def _refuse_unreadable(discovery: dicom_series.Discovery) -> None:
         raise DicomError(path, f"unreadable DICOM file, possibly truncated: {reason}{extra}")
 
 
-def _nifti_sidecar(path: Path, image: nib.Nifti1Image, fields: dict) -> dict:
+def _nifti_sidecar(
+    path: Path, image: nib.Nifti1Image, fields: dict, notes: list[str] | None = None
+) -> dict:
     source = nib.load(path)
     return {
         "SourceFormat": "NIfTI",
@@ -232,7 +259,10 @@ def _nifti_sidecar(path: Path, image: nib.Nifti1Image, fields: dict) -> dict:
         "SourceSformCode": int(source.header["sform_code"]),
         "VoxelSize": [round(float(z), 6) for z in image.header.get_zooms()[:3]],
         "ImageShape": list(image.shape),
-        "Notes": ["NIfTI input: header text fields (descrip, aux_file, db_name) were dropped"],
+        "Notes": [
+            "NIfTI input: header text fields (descrip, aux_file, db_name) were dropped",
+            *(notes or []),
+        ],
         "InputFiles": 1,
         "InputSHA256": sha256_file(path),
     }
@@ -333,6 +363,8 @@ def export_deidentified_dicom(
             discovery, settings.target_role, rules, on_multiple=settings.on_multiple
         )
         dicom_series.refuse_mixed_identity(series)
+        # The same header checks as the conversion: the export never writes a repeated UID.
+        dicom_volume.check_series_headers(series, settings.max_image_mb)
         with atomic_output_dir(out_dir) as tmp:
             for number, path in enumerate(dicom_volume.files_in_slice_order(series), start=1):
                 target = tmp / f"{number:04d}.dcm"

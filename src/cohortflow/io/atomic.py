@@ -47,8 +47,17 @@ def atomic_output_file(target: Path | str) -> Iterator[Path]:
         # mkstemp creates 0600 files; outputs get the usual permissions under the umask.
         tmp.chmod(0o666 & ~_umask())
         tmp.replace(target)
+    except OSError as exc:
+        _name_target(exc, target)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _name_target(exc: OSError, target: Path) -> None:
+    """A write that fails (disk full) often names no file: name the output being written."""
+    if exc.filename is None:
+        exc.filename = str(target)
 
 
 @contextmanager
@@ -56,6 +65,10 @@ def atomic_output_dir(target: Path | str) -> Iterator[Path]:
     """Yield a temporary folder next to ``target``; it replaces ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A job killed outright (SIGKILL, node failure) cannot clean up; its leftovers go now.
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
@@ -63,6 +76,9 @@ def atomic_output_dir(target: Path | str) -> Iterator[Path]:
         if target.exists():
             shutil.rmtree(target)
         tmp.replace(target)
+    except OSError as exc:
+        _name_target(exc, target)
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -57,6 +57,10 @@ def check_demo_rows(rows: list[tuple[int, str, str | None]], workdir: Path) -> N
             )
 
 
+#: The empty file Snakemake puts into every directory output when its job ends.
+SNAKEMAKE_MARKER = ".snakemake_timestamp"
+
+
 def verify_demo_source(source: Path) -> None:
     """Refuse a demo source (``resources/demo/mri/<id>/raw[/...]``, relative to the working
     folder) that is reached through a link, or whose raw folder holds a link or any file not in
@@ -84,6 +88,8 @@ def verify_demo_source(source: Path) -> None:
         rel = path.relative_to(workdir / raw).as_posix()
         if path.is_symlink():
             raise ConfigError(f"{_REFUSED}: <demo raw>/{rel} is a link{_HOW}")
+        if rel == SNAKEMAKE_MARKER and path.is_file() and path.stat().st_size == 0:
+            continue  # Snakemake's empty marker of a directory output (the raw folder)
         if path.is_file():
             found[rel] = path
     extra = sorted(set(found) - set(expected))
