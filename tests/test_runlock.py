@@ -146,3 +146,12 @@ def test_interrupted_generation_leaves_nothing_a_rerun_keeps(tmp_path, kind):
     else:
         _write_atomic(tmp_path / "demo.bed", b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.bed" if kind == "file" else "raw"]
+
+
+def test_dry_runs_are_told_apart_on_the_command_line():
+    from cohortflow.runlock import is_dry_run
+
+    for argv in (["snakemake", "-n"], ["snakemake", "-np"], ["x", "--dry-run"], ["x", "--dryrun"]):
+        assert is_dry_run(argv), argv
+    for argv in (["snakemake", "--cores", "2"], ["x", "-c", "2"], ["x", "--configfile", "n.yaml"]):
+        assert not is_dry_run(argv), argv

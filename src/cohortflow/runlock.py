@@ -134,6 +134,21 @@ def _owned_by_dead_run(owner: dict, locks: dict[str, list[int]]) -> bool:
     return bool(written) and all(mtime >= written for _, mtime in locks.values())
 
 
+def is_dry_run(argv: list[str]) -> bool:
+    """Whether Snakemake's command line asks for a dry run (``-n``, ``-np``, ``--dry-run``).
+
+    Snakemake decides on the dry-run executor only after the Snakefile is parsed
+    (``workflow.dryrun`` is still False then), so the run lock reads the command line: a dry
+    run writes nothing and may look at a folder while a run works in it.
+    """
+    for arg in argv[1:]:
+        if arg in ("--dry-run", "--dryrun", "--dry_run"):
+            return True
+        if arg.startswith("-") and not arg.startswith("--") and arg[1:].isalpha() and "n" in arg:
+            return True
+    return False
+
+
 def take_over_stale_lock(workdir: str | Path = ".") -> str | None:
     """Hold the run lock, clear a dead owner's Snakemake locks, and record this process as
     the owner; returns a note when locks were cleared. Raises RunInProgressError while

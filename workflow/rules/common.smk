@@ -1,5 +1,6 @@
 # Validation, the cohort table and input functions. Logic lives in the cohortflow package.
 import os
+import sys
 from pathlib import Path
 
 from snakemake.logging import logger
@@ -40,7 +41,7 @@ from cohortflow.preprocess.templates import (
     space_label,
     template_voxel_mm,
 )
-from cohortflow.runlock import record_lock_owner, take_over_stale_lock
+from cohortflow.runlock import is_dry_run, record_lock_owner, take_over_stale_lock
 from cohortflow.runrecord import workflow_commit
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
@@ -51,7 +52,7 @@ os.environ.update(COHORTFLOW_SOURCE=str(Path(workflow.basedir).resolve()))
 
 # One run per folder; a run killed outright left its lock: rerunning the same command
 # resumes (cohortflow.runlock).
-if workflow.is_main_process and not workflow.dryrun:
+if workflow.is_main_process and not is_dry_run(sys.argv):
     _note = take_over_stale_lock()
     if _note:
         logger.warning(_note)
