@@ -109,3 +109,46 @@ def test_the_model_does_not_depend_on_the_cores_granted(demo_run, tmp_path):
     # time stamp may differ.
     remade = {p: why for p, why in comparison.equal_without_volatile.items() if "_bundle" in p}
     assert remade and all(w.startswith("recorded:") for why in remade.values() for w in why)
+
+
+def test_sigkill_during_cnn_training_then_the_same_command_gives_the_same_model(demo_run, tmp_path):
+    """A run killed with SIGKILL while the final CNN trains is run again with the same
+    command: the killed run's lock is taken over and the model, predictions and tables are
+    byte-identical to those of the uninterrupted demo run."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    from conftest import REPO, TEST_KEY, snakemake_command
+
+    from cohortflow.reproducibility import compare_runs
+
+    assert demo_run.step3_returncode == 0, demo_run.step3_output[-3000:]
+    work = tmp_path / "killed"
+    shutil.copytree(demo_run.workdir, work, symlinks=True)
+    command = snakemake_command(
+        REPO, work, "--forcerun", "classify_train", "--configfile", str(work / "config.yaml")
+    )
+    env = os.environ | {"COHORTFLOW_PSEUDONYM_KEY": TEST_KEY}
+    log = work / "logs" / "classify" / "train.log"
+    original = log.read_text()
+    proc = subprocess.Popen(
+        command, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        text = log.read_text()
+        new = text[len(original) :] if text.startswith(original) else text
+        if "epoch 1/" in new:
+            break  # the training job runs: it has logged its first epoch
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before the training could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    comparison = compare_runs(demo_run.workdir, work)
+    for rel in ("results/classify/model/model.pt", "results/classify/predictions.tsv"):
+        assert rel in comparison.identical, comparison.summary()
