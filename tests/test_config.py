@@ -25,11 +25,14 @@ def test_every_key_has_description_and_default(schemas):
 
 
 def test_shipped_config_and_sheet_are_valid(repo, schemas):
-    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    full = validate_config(config, schemas / "config.schema.yaml")
-    assert full["ingest"]["target_role"] == "FLAIR"
-    sheet = read_sample_sheet(repo / "config" / "samples.tsv", schemas / "samples.schema.yaml")
-    assert len(sheet) >= 12
+    """The ten-minute demo (6 heads) and the full-size one (12), each with its own sheet."""
+    for name, n in (("config.yaml", 6), ("demo-full.yaml", 12)):
+        config = yaml.safe_load((repo / "config" / name).read_text())
+        full = validate_config(config, schemas / "config.schema.yaml")
+        assert full["ingest"]["target_role"] == "FLAIR"
+        assert full["demo"]["n_subjects"] == n
+        sheet = read_sample_sheet(repo / config["samples"], schemas / "samples.schema.yaml")
+        assert len(sheet) == n
 
 
 def test_defaults_fill_an_empty_config(schemas):
