@@ -25,9 +25,18 @@ def test_manifest_composition():
     assert demo_manifest(12, 20251123) == subjects  # deterministic
 
 
-def test_shipped_sheet_is_the_demo_manifest(repo):
-    expected = sample_sheet_text(demo_manifest(12, 20251123))
-    assert (repo / "config" / "samples.tsv").read_text() == expected
+def test_shipped_sheets_are_the_demo_manifest(repo):
+    """config/samples.tsv: the ten-minute demo (6 heads); samples-full.tsv: the full one."""
+    for name, n in (("samples.tsv", 6), ("samples-full.tsv", 12)):
+        expected = sample_sheet_text(demo_manifest(n, 20251123))
+        assert (repo / "config" / name).read_text() == expected
+
+
+def test_the_small_demo_keeps_every_profile_with_and_without_lesions():
+    subjects = demo_manifest(6, 20251123)
+    for profile in {s.profile for s in subjects}:
+        assert {s.lesions for s in subjects if s.profile == profile} == {True, False}
+    assert len({s.profile for s in subjects}) == 3
 
 
 def test_profiles_differ_in_the_ways_scanners_do():
