@@ -4,6 +4,8 @@ PLINK-reference oracle on the shared HapMap fileset."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -346,3 +348,11 @@ def test_vcf_and_pfile_inputs_import_with_sex_and_phenotype(tmp_path, kind):
         tmp_path / "steps" / step_dir_name("import") / "phenotype.tsv", sep="\t"
     )
     assert phenotype["PHENO"].notna().all()
+
+
+def test_step_records_name_no_temporary_folder(demo_qc):
+    """PLINK's warnings name files in the step's temporary folder; the records must name the
+    step's own folder, or two runs of one step would not write the same bytes."""
+    texts = [p.read_text() for p in sorted(Path(demo_qc["root"]).rglob("step.json"))]
+    assert texts and any("warning" in t for t in texts)
+    assert not [t for t in texts if ".tmp" in t]

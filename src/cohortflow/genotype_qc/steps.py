@@ -1077,6 +1077,13 @@ def run_step(
                 keep, extract = result.state
             else:
                 result = STEP_FUNCTIONS[name](ctx, previous)
+            # PLINK names files in the temporary folder; records name the step's own folder,
+            # so that two runs of the same step write the same bytes.
+            for run in session.runs[first_run:]:
+                run.warnings = [
+                    w.replace(str(work.resolve()), str(target)).replace(str(work), str(target))
+                    for w in run.warnings
+                ]
             result.notes += [
                 f"{run.engine} warning: {warning}"
                 for run in session.runs[first_run:]
