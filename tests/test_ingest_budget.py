@@ -43,7 +43,7 @@ def _default_max_image_mb() -> float:
 
 CHILD = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     from cohortflow.errors import InputError
     from cohortflow.ingest.run import IngestSettings, ingest_subject
@@ -62,8 +62,11 @@ CHILD = textwrap.dedent(
             results[name] = "ok"
         except InputError as exc:
             results[name] = str(exc)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"results": results, "peak_bytes": peak}))
+    # VmHWM: the peak resident set of this process's own memory since exec. (ru_maxrss would
+    # also count the forked copy of the parent before exec: a large pytest process.)
+    status = Path("/proc/self/status").read_text().splitlines()
+    hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"results": results, "peak_bytes": hwm * 1024}))
     """
 )
 

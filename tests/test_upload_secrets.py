@@ -384,6 +384,8 @@ UPLOAD_ONLY = {
         "fhir": True,
         "fhir_upload": True,
     },
+    # The genotype stage is on (its bundles are uploaded), so it names its input.
+    "genotypes": {"input": "resources/demo/genotypes/demo"},
     "fhir": {
         "validation": {"schema": None, "profiles": None, "validator": None},
     },
