@@ -39,6 +39,18 @@ def dcm2niix() -> str:
     return exe
 
 
+def ingest_one(source, out_dir, *, key, settings=None, sheet_row=3, name="img", **kw):
+    """``ingest_subject`` for one test subject (pseudonym 0123456789ab, session 01) writing
+    ``out_dir/<name>.nii.gz`` and ``.json``."""
+    from cohortflow.ingest.run import IngestSettings, ingest_subject
+
+    return ingest_subject(
+        source=source, nifti_out=Path(out_dir) / f"{name}.nii.gz",
+        sidecar_out=Path(out_dir) / f"{name}.json", subject="0123456789ab", session="01",
+        sheet_row=sheet_row, key=key, settings=settings or IngestSettings(), **kw,
+    )  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------ Slurm
 SLURM_SCRIPT = REPO.parent / "shared" / "slurm" / "single-node.sh"
 

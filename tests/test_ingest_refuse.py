@@ -15,6 +15,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from conftest import ingest_one
 from hostile_dicom import write_hostile_series
 from hostile_inputs import (
     complex_nifti,
@@ -27,7 +28,7 @@ from hostile_inputs import (
 )
 
 from cohortflow.errors import DicomError, InputError, NiftiError
-from cohortflow.ingest.run import IngestSettings, export_deidentified_dicom, ingest_subject
+from cohortflow.ingest.run import IngestSettings, export_deidentified_dicom
 from cohortflow.privacy.pseudonym import PseudonymKey
 
 KEY = PseudonymKey(b"refuse-test-key-0123456789abcdef", "env")
@@ -35,16 +36,10 @@ WHO = "subject sub-0123456789ab (sample sheet row 4): <source of sample sheet ro
 
 
 def _ingest(tmp_path, source, **settings):
-    return ingest_subject(
-        source=source,
-        nifti_out=tmp_path / "out" / "img.nii.gz",
-        sidecar_out=tmp_path / "out" / "img.json",
-        subject="0123456789ab",
-        session="01",
-        sheet_row=4,
-        key=KEY,
+    return ingest_one(
+        source, tmp_path / "out", key=KEY, sheet_row=4,
         settings=IngestSettings(max_image_mb=500, **settings),
-    )
+    )  # fmt: skip
 
 
 def _refused(tmp_path, source, error=InputError, **settings) -> str:

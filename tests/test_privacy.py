@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pydicom
 import pytest
+from conftest import ingest_one
 from hostile_dicom import PLANTED, hostile_header, write_hostile_series
 
 from cohortflow.cohort import Cohort
 from cohortflow.errors import ConfigError, DicomError, InputError
-from cohortflow.ingest.run import IngestSettings, export_deidentified_dicom, ingest_subject
+from cohortflow.ingest.run import IngestSettings, export_deidentified_dicom
 from cohortflow.ingest.sources import check_sources
 from cohortflow.privacy import (
     DEMO_KEY,
@@ -122,15 +123,8 @@ def test_identifying_attributes_name_keyword_and_tag() -> None:
 
 # --- ingest: sidecar from the vocabulary, mixed identities ---------------------------------------
 def _ingest(source: Path, tmp_path: Path, key=KEY):
-    return ingest_subject(
-        source=source,
-        nifti_out=tmp_path / "out.nii.gz",
-        sidecar_out=tmp_path / "out.json",
-        subject="0a1b2c3d4e5f",
-        session="01",
-        sheet_row=3,
-        key=key,
-        settings=IngestSettings(target_role="FLAIR"),
+    return ingest_one(
+        source, tmp_path, key=key, name="out", settings=IngestSettings(target_role="FLAIR")
     )
 
 

@@ -17,14 +17,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from conftest import LoopbackServer
+from conftest import LoopbackServer, snakemake_command
 
 from cohortflow.errors import ConfigError
 from cohortflow.fhir import upload
@@ -402,25 +401,11 @@ def _snakemake(repo: Path, work: Path, url: str, token: str, *args: str):
     (work / "upload.yaml").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTFLOW_")}
     env[ENV] = token
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(repo / "Snakefile"),
-        "--directory",
-        str(work),
-        "--cores",
-        "1",
-        "--configfile",
-        "tests/configs/ok_demo_small/config.yaml",
-        "upload.yaml",
-        "--allowed-rules",
-        "fhir_upload",
-        *args,
-        "--",
-        "results/fhir/upload/outcomes.tsv",
-    ]
+    command = snakemake_command(
+        repo, work, "--configfile", "tests/configs/ok_demo_small/config.yaml", "upload.yaml",
+        "--allowed-rules", "fhir_upload", *args, cores=1,
+    )  # fmt: skip
+    command += ["--", "results/fhir/upload/outcomes.tsv"]
     return subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=120)
 
 
