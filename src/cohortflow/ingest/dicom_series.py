@@ -173,10 +173,6 @@ class DicomSeries:
         return {v: name for v, name in found.items() if v not in meta and len(v) >= 4}
 
     @property
-    def identifying_values(self) -> set[str]:
-        return set(self.identifying_attributes)
-
-    @property
     def protocol_name(self) -> str:
         return str(self.header.get("ProtocolName", "") or "").strip()
 

@@ -31,7 +31,7 @@ from cohortflow.ingest.nifti_input import (
 )
 from cohortflow.io.atomic import atomic_output_file, sha256_file, write_json
 from cohortflow.privacy.demo_source import verify_demo_source
-from cohortflow.privacy.descriptors import rebuild_description, rebuild_sequence_name
+from cohortflow.privacy.descriptors import rebuild_sequence_name
 from cohortflow.privacy.phi import MIN_PHI_CHARS, find_phi, name_attributes
 from cohortflow.privacy.pseudonym import PseudonymKey, remap_uid
 
@@ -54,7 +54,7 @@ class IngestSettings:
             on_multiple=section["on_multiple"],
             irregular_slices=section["irregular_slices"],
             role_rules=dict(section.get("role_rules", {})),
-            clean_descriptors=bool(section.get("clean_descriptors", False)),
+            clean_descriptors=section["clean_descriptors"],
             max_image_mb=section["max_image_mb"],
             nifti_without_orientation=section["nifti_without_orientation"],
         )
@@ -112,14 +112,14 @@ def ingest_subject(
         elif kind == "nifti":
             image, notes = read_nifti_3d(source, **checks)
             sidecar = _nifti_sidecar(source, image, {}, notes)
-            phi = dict.fromkeys(nifti_header_text(source), "the NIfTI header's text fields")
+            phi = _nifti_phi(source)
         else:
             if subject_id is None:
                 raise InputError(source, "a BIDS source needs the sheet's subject ID")
             path, fields = find_bids_image(source, subject_id, session, settings.target_role)
             image, notes = read_nifti_3d(path, **checks)
             sidecar = _nifti_sidecar(path, image, fields, notes)
-            phi = dict.fromkeys(nifti_header_text(path), "the NIfTI header's text fields")
+            phi = _nifti_phi(path)
     except InputError as exc:
         raise _relative_to_source(exc, source, sheet_row).with_subject(who) from None
     except PermissionError as exc:
@@ -198,7 +198,7 @@ def _from_dicom(
         "SequenceName": rebuild_sequence_name(series.sequence_name),
         "MRAcquisitionType": _str_or_none(header.get("MRAcquisitionType")),
         "PatientPosition": _str_or_none(header.get("PatientPosition")),
-        "SeriesDescription": rebuild_description(series.description),
+        "SeriesDescription": series.safe_description,
         "SeriesNumber": series.series_number,
         "StudyInstanceUID": (
             remap_uid(key, str(header.StudyInstanceUID)) if header.get("StudyInstanceUID") else None
@@ -214,6 +214,11 @@ def _from_dicom(
         "InputSHA256": _files_digest(series.files),
     }
     return image, sidecar, phi
+
+
+def _nifti_phi(path: Path) -> dict[str, str]:
+    """The NIfTI header's free text, as PHI search terms (see :func:`nifti_header_text`)."""
+    return dict.fromkeys(nifti_header_text(path), "the NIfTI header's text fields")
 
 
 def _relative_to_source(exc: InputError, source: Path, sheet_row: int) -> InputError:

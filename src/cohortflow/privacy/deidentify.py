@@ -89,7 +89,13 @@ from pydicom.multival import MultiValue
 from cohortflow import __version__
 from cohortflow.errors import DicomError
 from cohortflow.privacy.descriptors import rebuild_description, rebuild_sequence_name
-from cohortflow.privacy.phi import find_phi, identifying_attributes, name_attributes, text_values
+from cohortflow.privacy.phi import (
+    as_text,
+    find_phi,
+    identifying_attributes,
+    name_attributes,
+    text_values,
+)
 from cohortflow.privacy.profile import action_for, attribute_name, kept
 from cohortflow.privacy.ps3_15 import (
     BASIC_PROFILE_CODE,
@@ -241,7 +247,7 @@ def _apply_profile(ds: Dataset, ctx: _Context) -> None:
         elem = ds[tag]
         action = action_for(elem, ctx.keep_descriptions)
         if action is None and elem.keyword in REBUILT_SEQUENCE_NAMES:
-            elem.value = rebuild_sequence_name(_as_text(elem.value))
+            elem.value = rebuild_sequence_name(as_text(elem.value))
         elif action == "X" or (action is None and not kept(elem)):
             del ds[tag]
         elif action == "Z":
@@ -277,11 +283,7 @@ def _remap_uids(elem: DataElement, key: PseudonymKey) -> None:
 def _rebuilt(value: object) -> str:
     """A descriptor rebuilt from the controlled vocabulary (Clean Descriptors Option)."""
     texts = value if isinstance(value, MultiValue) else [value]
-    return rebuild_description(*(_as_text(v) for v in texts))
-
-
-def _as_text(value: object) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return rebuild_description(*(as_text(v) for v in texts))
 
 
 def _rebuilt_file_meta(out: Dataset, original: FileMetaDataset) -> FileMetaDataset:

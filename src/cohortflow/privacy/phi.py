@@ -106,7 +106,7 @@ def _add(found: dict[str, str], elem: DataElement) -> None:
         found.setdefault(value, name)
 
 
-def _as_text(value: object) -> str:
+def as_text(value: object) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
@@ -116,7 +116,7 @@ def text_values(elem: DataElement) -> list[str]:
         return []
     if elem.VR in _TEXT_VRS:
         values = elem.value if isinstance(elem.value, MultiValue) else [elem.value]
-        texts = [_as_text(v) for v in values]
+        texts = [as_text(v) for v in values]
     elif elem.VR == "UN" and isinstance(elem.value, bytes):
         text = elem.value.decode("latin-1").strip("\x00 ")
         if not (text.isascii() and text.isprintable()):
